@@ -1,0 +1,1 @@
+"""REST/WebSocket gateway in front of the gRPC services."""

@@ -1,0 +1,1 @@
+"""Paneas Stack services and the runtime they share."""

@@ -1,0 +1,1 @@
+"""ASR service (contract in proto/paneas/asr/v1; implementation pending)."""

@@ -1,0 +1,1 @@
+"""LLM service (contract in proto/paneas/llm/v1; implementation pending)."""

@@ -1,0 +1,1 @@
+"""OCR service: Tesseract and PP-OCR over images and PDFs."""

@@ -1,0 +1,36 @@
+"""OCR service settings, from `OCR_*` environment variables."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from paneas.services.runtime.settings import CommaSeparated, ServerSettings
+
+EngineName = Literal["tesseract", "rapidocr"]
+
+
+class OcrSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="OCR_", extra="ignore")
+
+    port: int = 50053
+    metrics_port: int = 9453
+    # Engine used when a request leaves it unspecified.
+    engine: EngineName = "tesseract"
+    # Engines loaded at start; a request may only pick a loaded one.
+    engines: Annotated[list[EngineName], *CommaSeparated] = Field(
+        default_factory=lambda: ["tesseract", "rapidocr"]
+    )
+    # Tesseract languages used when a request gives no hints (ISO 639-2).
+    languages: Annotated[list[str], *CommaSeparated] = Field(
+        default_factory=lambda: ["por", "eng"]
+    )
+    tessdata_path: str = "/usr/share/tesseract-ocr/5/tessdata/"
+    # Pages recognised in parallel (shared by all requests of the process).
+    workers: int = 2
+    # Default rasterisation resolution for PDF pages.
+    dpi: int = 300
+    # Most pages one document may have.
+    max_pages: int = 500
+    # Largest decoded page image, in pixels (a 600 dpi A4 page is ~35 Mpx).
+    max_image_pixels: int = 90_000_000

@@ -1,0 +1,1 @@
+"""Shared gRPC service runtime: server bootstrap, health, reflection, auth, metrics, tracing, logs."""

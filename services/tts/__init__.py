@@ -1,0 +1,1 @@
+"""TTS service (contract in proto/paneas/tts/v1; implementation pending)."""
