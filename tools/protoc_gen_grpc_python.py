@@ -37,9 +37,7 @@ def main() -> None:
             response.error = f"grpc_tools.protoc failed for {list(request.file_to_generate)}"
         else:
             for path in sorted(out_dir.rglob("*.py")):
-                response.file.add(
-                    name=str(path.relative_to(out_dir)), content=path.read_text()
-                )
+                response.file.add(name=str(path.relative_to(out_dir)), content=path.read_text())
     sys.stdout.buffer.write(response.SerializeToString())
 
 

@@ -22,9 +22,7 @@ class OcrSettings(ServerSettings):
         default_factory=lambda: ["tesseract", "rapidocr"]
     )
     # Tesseract languages used when a request gives no hints (ISO 639-2).
-    languages: Annotated[list[str], *CommaSeparated] = Field(
-        default_factory=lambda: ["por", "eng"]
-    )
+    languages: Annotated[list[str], *CommaSeparated] = Field(default_factory=lambda: ["por", "eng"])
     tessdata_path: str = "/usr/share/tesseract-ocr/5/tessdata/"
     # Pages recognised in parallel (shared by all requests of the process).
     workers: int = 2

@@ -1,1 +1,1 @@
-"""Shared gRPC service runtime: server bootstrap, health, reflection, auth, metrics, tracing, logs."""
+"""Shared gRPC service runtime: bootstrap, health, reflection, auth, metrics, tracing, logs."""

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints our mesh's overhead as ratios against the bare engine."""

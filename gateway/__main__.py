@@ -1,0 +1,25 @@
+"""`python -m paneas.gateway` (or `paneas-gateway`): the REST gateway."""
+
+import uvicorn
+
+from paneas.gateway.app import create_app
+from paneas.gateway.settings import GatewaySettings
+from paneas.services.runtime.logs import configure_logging
+from paneas.services.runtime.settings import RuntimeSettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    runtime = RuntimeSettings()
+    configure_logging("gateway", runtime.log_level, runtime.log_format)
+    uvicorn.run(
+        create_app(settings, runtime),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+if __name__ == "__main__":
+    main()

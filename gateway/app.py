@@ -1,0 +1,52 @@
+"""The gateway's FastAPI application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from paneas.gateway.backends import Backends
+from paneas.gateway.body_limit import BodySizeLimitMiddleware
+from paneas.gateway.errors import install_error_handlers
+from paneas.gateway.routers import health, ocr
+from paneas.gateway.settings import GatewaySettings
+from paneas.services.runtime.auth import tokens_or_generated
+from paneas.services.runtime.settings import RuntimeSettings
+
+
+def create_app(
+    settings: GatewaySettings | None = None, runtime: RuntimeSettings | None = None
+) -> FastAPI:
+    settings = settings or GatewaySettings()
+    runtime = runtime or RuntimeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.backends = Backends(settings, runtime.grpc_max_message_bytes)
+        try:
+            yield
+        finally:
+            await app.state.backends.close()
+
+    app = FastAPI(
+        title="Paneas Stack",
+        version="0.1.0",
+        description="REST and OpenAI-compatible front door to the Paneas gRPC services.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_tokens = tokens_or_generated(runtime.api_tokens, "gateway")
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(ocr.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_credentials=False,
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything Paneas Stack needs, idempotently: Debian packages, the virtualenv with
+# the project and its pinned dependencies, and the model assets. Fast when nothing changed.
+# Usage: scripts/setup.sh [--dev]   (--dev adds the test and contract tooling)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc
+  tesseract-ocr tesseract-ocr-por tesseract-ocr-eng
+  fonts-dejavu-core
+)
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+install_apt_packages() {
+  local missing=()
+  for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+install_venv() {
+  local extras="" stamp_value
+  [ $DEV -eq 1 ] && extras="[dev]"
+  stamp_value="$extras $(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)"
+  if [ -f .venv/.paneas-installed ] && [ "$(cat .venv/.paneas-installed)" = "$stamp_value" ]; then
+    return
+  fi
+  [ -x .venv/bin/python ] || { log "creating .venv"; python3 -m venv .venv; }
+  log "installing Python packages into .venv$extras"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+  echo "$stamp_value" > .venv/.paneas-installed
+}
+
+verify_assets() {
+  # OCR: Debian's tessdata (apt verified it); RapidOCR's PP-OCR models ship in its wheel.
+  local tessdata=/usr/share/tesseract-ocr/5/tessdata
+  for language in por eng; do
+    [ -s "$tessdata/$language.traineddata" ] || { echo "missing $tessdata/$language.traineddata" >&2; exit 1; }
+  done
+}
+
+install_apt_packages
+install_venv
+verify_assets
+log "ready"

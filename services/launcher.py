@@ -1,0 +1,189 @@
+"""`paneas`: starts every service of the stack plus the gateway, waits until each is healthy,
+prints where they listen, and stops them all cleanly on Ctrl-C or SIGTERM.
+
+A component that dies takes the whole stack down with a clear message: nothing is restarted
+silently.
+"""
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from paneas.gateway.settings import GatewaySettings
+from paneas.services.ocr.settings import OcrSettings
+from paneas.services.runtime.settings import RuntimeSettings
+
+STARTUP_TIMEOUT_SECONDS = 600
+STOP_TIMEOUT_SECONDS = 40
+
+
+@dataclass
+class Component:
+    name: str
+    module: str
+    endpoint: str
+    is_healthy: Callable[[], Awaitable[bool]]
+    extra: list[str] = field(default_factory=list)
+    process: asyncio.subprocess.Process | None = None
+
+
+def grpc_health_probe(host: str, port: int) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        async with grpc.aio.insecure_channel(f"{host}:{port}") as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=2
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    return probe
+
+
+def http_health_probe(url: str) -> Callable[[], Awaitable[bool]]:
+    def fetch() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    async def probe() -> bool:
+        return await asyncio.to_thread(fetch)
+
+    return probe
+
+
+def stack_components() -> list[Component]:
+    ocr = OcrSettings()
+    gateway = GatewaySettings()
+    gateway_url = f"http://{gateway.host}:{gateway.port}"
+    return [
+        Component(
+            "ocr",
+            "paneas.services.ocr",
+            f"grpc://{ocr.host}:{ocr.port}",
+            grpc_health_probe(ocr.host, ocr.port),
+            [f"metrics http://{ocr.host}:{ocr.metrics_port}/metrics"] if ocr.metrics_port else [],
+        ),
+        Component(
+            "gateway",
+            "paneas.gateway",
+            gateway_url,
+            http_health_probe(f"{gateway_url}/api/v1/health"),
+            [f"API docs {gateway_url}/docs"],
+        ),
+    ]
+
+
+class Stack:
+    def __init__(self, components: list[Component], env: dict[str, str]) -> None:
+        self.components = components
+        self.env = env
+
+    async def start(self) -> None:
+        for component in self.components:
+            # Own session: Ctrl-C reaches only the launcher, which stops children in order.
+            component.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", component.module, env=self.env, start_new_session=True
+            )
+
+    def dead(self) -> list[Component]:
+        return [c for c in self.components if c.process and c.process.returncode is not None]
+
+    async def wait_healthy(self, stop: asyncio.Event) -> bool:
+        pending = list(self.components)
+        deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_SECONDS
+        while pending and not stop.is_set():
+            if self.dead():
+                return False
+            if asyncio.get_running_loop().time() > deadline:
+                names = ", ".join(c.name for c in pending)
+                print(f"paneas: not healthy after {STARTUP_TIMEOUT_SECONDS}s: {names}")
+                return False
+            pending = [c for c in pending if not await c.is_healthy()]
+            if pending:
+                await asyncio.sleep(0.5)
+        return not stop.is_set()
+
+    async def stop(self) -> None:
+        running = [
+            c for c in reversed(self.components) if c.process and c.process.returncode is None
+        ]
+        for component in running:
+            component.process.send_signal(signal.SIGTERM)
+        for component in running:
+            try:
+                await asyncio.wait_for(component.process.wait(), STOP_TIMEOUT_SECONDS)
+            except TimeoutError:
+                print(f"paneas: {component.name} did not stop in time; killing it")
+                component.process.kill()
+                await component.process.wait()
+
+
+def resolve_token(env: dict[str, str]) -> tuple[str, bool]:
+    tokens = RuntimeSettings().api_tokens
+    if tokens:
+        return tokens[0], False
+    token = secrets.token_urlsafe(32)
+    env["API_TOKENS"] = token
+    return token, True
+
+
+def print_banner(components: list[Component], token: str, generated: bool) -> None:
+    print("\nPaneas Stack is up:")
+    for component in components:
+        details = "".join(f"   [{item}]" for item in component.extra)
+        print(f"  {component.name:<8} {component.endpoint}{details}")
+    origin = "generated for this run, shown once" if generated else "first of API_TOKENS"
+    print(f"  token    {token}   ({origin})")
+    print("Send it as 'Authorization: Bearer <token>'. Press Ctrl-C to stop.\n", flush=True)
+
+
+async def run() -> int:
+    env = dict(os.environ)
+    token, generated = resolve_token(env)
+    stack = Stack(stack_components(), env)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stack.start()
+    try:
+        if not await stack.wait_healthy(stop):
+            for component in stack.dead():
+                print(f"paneas: {component.name} exited with code {component.process.returncode}")
+            return 0 if stop.is_set() else 1
+        print_banner(stack.components, token, generated)
+        while not stop.is_set():
+            if dead := stack.dead():
+                for component in dead:
+                    print(
+                        f"paneas: {component.name} exited unexpectedly "
+                        f"(code {component.process.returncode}); stopping the stack"
+                    )
+                return 1
+            await asyncio.sleep(0.5)
+        return 0
+    finally:
+        print("paneas: stopping ...", flush=True)
+        await stack.stop()
+        print("paneas: stopped", flush=True)
+
+
+def main() -> None:
+    sys.exit(asyncio.run(run()))
+
+
+if __name__ == "__main__":
+    main()

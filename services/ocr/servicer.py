@@ -1,0 +1,35 @@
+"""gRPC face of the OCR pipeline: paneas.ocr.v1.OcrService."""
+
+import asyncio
+
+import grpc
+
+from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
+from paneas.services.ocr.errors import DocumentTooLarge, InvalidDocument
+from paneas.services.ocr.pipeline import OcrPipeline
+
+
+class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
+    def __init__(self, pipeline: OcrPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def Recognize(
+        self, request: ocr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
+    ) -> ocr_pb2.RecognizeResponse:
+        if not self._pipeline.ready:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "OCR engines are still loading; retry in a moment"
+            )
+        try:
+            # Blocking work (decode, rasterise, recognise) runs off the event loop; the
+            # pipeline spreads pages over its own worker pool.
+            return await asyncio.to_thread(self._pipeline.recognize, request)
+        except InvalidDocument as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except DocumentTooLarge as error:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+
+    async def ListEngines(
+        self, request: ocr_pb2.ListEnginesRequest, context: grpc.aio.ServicerContext
+    ) -> ocr_pb2.ListEnginesResponse:
+        return self._pipeline.list_engines()

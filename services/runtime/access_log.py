@@ -1,0 +1,64 @@
+"""Binds a request id to every RPC's logs and writes one access-log line per RPC."""
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import grpc
+import structlog
+
+from paneas.services.runtime.handlers import status_of, wrap_handler
+
+REQUEST_ID_KEY = "x-request-id"
+log = structlog.get_logger("paneas.access")
+
+
+def request_id_from(metadata: tuple | None) -> str:
+    for key, value in metadata or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return uuid.uuid4().hex
+
+
+class AccessLogInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, quiet_prefixes: tuple[str, ...] = ()) -> None:
+        # Health checks arrive every second or so; logging each would drown the rest.
+        self._quiet = quiet_prefixes
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(self._quiet):
+            return handler
+        method = handler_call_details.method
+        request_id = request_id_from(handler_call_details.invocation_metadata)
+
+        @asynccontextmanager
+        async def logged(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+            structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
+            started = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                yield
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                code = status_of(context, error)
+                fields = {
+                    "code": code.name,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "peer": context.peer(),
+                }
+                if code is not grpc.StatusCode.OK and context.details():
+                    fields["details"] = context.details()
+                if code is grpc.StatusCode.UNKNOWN and error is not None:
+                    log.error("rpc", **fields, exc_info=error)
+                else:
+                    log.info("rpc", **fields)
+
+        return wrap_handler(handler, logged)

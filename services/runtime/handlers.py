@@ -1,0 +1,84 @@
+"""Wraps the behaviour of any gRPC method handler, whatever its streaming shape.
+
+Interceptors that must see each call's outcome (metrics, access logs) need the code to run
+inside the RPC's own task; grpc.aio only lets them do that by replacing the handler.
+"""
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import grpc
+
+# Called once per RPC; the returned context manager brackets the servicer method.
+Around = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager[Any]]
+
+
+def _around_unary_response(behavior: Callable, around: Around) -> Callable:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async with around(context):
+            return await behavior(request, context)
+
+    return wrapped
+
+
+def _around_stream_response(behavior: Callable, around: Around) -> Callable:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async with around(context):
+            result = behavior(request, context)
+            if inspect.isasyncgen(result):
+                async for response in result:
+                    yield response
+            else:  # a coroutine that writes with context.write()
+                await result
+
+    return wrapped
+
+
+def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+    shape = (handler.request_streaming, handler.response_streaming)
+    serialisers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if shape == (False, False):
+        wrapped = _around_unary_response(handler.unary_unary, around)
+        return grpc.unary_unary_rpc_method_handler(wrapped, **serialisers)
+    if shape == (True, False):
+        wrapped = _around_unary_response(handler.stream_unary, around)
+        return grpc.stream_unary_rpc_method_handler(wrapped, **serialisers)
+    if shape == (False, True):
+        wrapped = _around_stream_response(handler.unary_stream, around)
+        return grpc.unary_stream_rpc_method_handler(wrapped, **serialisers)
+    wrapped = _around_stream_response(handler.stream_stream, around)
+    return grpc.stream_stream_rpc_method_handler(wrapped, **serialisers)
+
+
+def rejecting_handler(
+    handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str
+) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that fails every call with `code`."""
+
+    @asynccontextmanager
+    async def reject(context: grpc.aio.ServicerContext):
+        await context.abort(code, details)
+        yield
+
+    return wrap_handler(handler, reject)
+
+
+def status_of(context: grpc.aio.ServicerContext, error: BaseException | None) -> grpc.StatusCode:
+    """The status code a call ended with, from its context and the exception it raised."""
+    if error is None or isinstance(error, grpc.aio.AbortError):
+        code = context.code()
+        if code is None:
+            return grpc.StatusCode.OK
+        return code if isinstance(code, grpc.StatusCode) else _CODES_BY_VALUE[code]
+    if isinstance(error, (GeneratorExit, asyncio.CancelledError)):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
+
+
+_CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}

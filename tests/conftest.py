@@ -1,0 +1,101 @@
+"""Session-wide fixtures: one real OCR service and one real gateway for the whole suite."""
+
+import secrets
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from tests.support.processes import (
+    ServiceProcess,
+    free_port,
+    grpc_serving,
+    http_ok,
+    wait_until,
+)
+
+
+@dataclass
+class RunningOcr:
+    target: str
+    metrics_url: str
+    process: ServiceProcess
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    process: ServiceProcess
+
+
+@pytest.fixture(scope="session")
+def api_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="session")
+def auth_metadata(api_token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {api_token}"),)
+
+
+@pytest.fixture(scope="session")
+def otlp_collector():
+    from tests.support.otlp import OtlpCollector
+
+    collector = OtlpCollector()
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture(scope="session")
+def ocr_service(api_token, otlp_collector, tmp_path_factory) -> RunningOcr:
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "API_TOKENS": api_token,
+        "OCR_PORT": str(port),
+        "OCR_METRICS_PORT": str(metrics_port),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_collector.port}",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+    log = tmp_path_factory.mktemp("ocr") / "ocr.log"
+    service = ServiceProcess("paneas.services.ocr", env, log)
+    target = f"127.0.0.1:{port}"
+    wait_until(lambda: grpc_serving(target), "OCR service", service.process)
+    yield RunningOcr(target, f"http://127.0.0.1:{metrics_port}/metrics", service)
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def ocr_channel(ocr_service):
+    with grpc.insecure_channel(
+        ocr_service.target,
+        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+    ) as channel:
+        yield channel
+
+
+def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) -> RunningGateway:
+    port = free_port()
+    env = {
+        "API_TOKENS": api_token,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_OCR_TARGET": ocr_target,
+        **extra_env,
+    }
+    gateway = ServiceProcess("paneas.gateway", env, log_dir / "gateway.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_ok(f"{url}/openapi.json"), "gateway", gateway.process)
+    return RunningGateway(url, gateway)
+
+
+@pytest.fixture(scope="session")
+def gateway(api_token, ocr_service, tmp_path_factory) -> RunningGateway:
+    running = start_gateway(
+        api_token,
+        ocr_service.target,
+        tmp_path_factory.mktemp("gateway"),
+        GATEWAY_MAX_BODY_BYTES=str(8 * 1024 * 1024),
+    )
+    yield running
+    running.process.stop()

@@ -1,0 +1,109 @@
+"""SIGTERM drains: health NOT_SERVING, new RPCs refused, in-flight RPCs finish, exit 0."""
+
+import io
+import threading
+import time
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image, ImageDraw, ImageFont
+
+from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
+from tests.support.processes import ServiceProcess, free_port, grpc_serving, wait_until
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def slow_pdf(pages: int) -> bytes:
+    """An image-only PDF whose pages each take the OCR engine a noticeable moment."""
+    font = ImageFont.truetype(FONT, 28)
+    images = []
+    for number in range(pages):
+        image = Image.new("L", (1240, 1754), 255)
+        draw = ImageDraw.Draw(image)
+        for row in range(40):
+            draw.text(
+                (60, 60 + row * 41),
+                f"Page {number + 1} line {row + 1}: the quick brown fox jumps",
+                font=font,
+                fill=0,
+            )
+        images.append(image)
+    buffer = io.BytesIO()
+    images[0].save(buffer, "PDF", save_all=True, append_images=images[1:], resolution=150)
+    return buffer.getvalue()
+
+
+def in_flight(metrics_url: str) -> float:
+    for line in httpx.get(metrics_url).text.splitlines():
+        if line.startswith("grpc_server_in_flight{") and 'grpc_method="Recognize"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_sigterm_lets_in_flight_work_finish(api_token, tmp_path):
+    port, metrics_port = free_port(), free_port()
+    service = ServiceProcess(
+        "paneas.services.ocr",
+        {
+            "API_TOKENS": api_token,
+            "OCR_PORT": str(port),
+            "OCR_METRICS_PORT": str(metrics_port),
+            "OCR_ENGINES": "tesseract",
+            "OCR_WORKERS": "1",
+        },
+        tmp_path / "ocr.log",
+    )
+    target = f"127.0.0.1:{port}"
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    try:
+        wait_until(lambda: grpc_serving(target), "OCR service", service.process)
+        metadata = (("authorization", f"Bearer {api_token}"),)
+        document = slow_pdf(4)
+        with grpc.insecure_channel(target) as channel:
+            stub = ocr_pb2_grpc.OcrServiceStub(channel)
+            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+
+            outcome = {}
+
+            def recognise() -> None:
+                try:
+                    outcome["reply"] = stub.Recognize(
+                        ocr_pb2.RecognizeRequest(
+                            content=document,
+                            text_layer_policy=ocr_pb2.TEXT_LAYER_POLICY_FORCE_OCR,
+                        ),
+                        metadata=metadata,
+                        timeout=120,
+                    )
+                except grpc.RpcError as error:
+                    outcome["error"] = error
+
+            worker = threading.Thread(target=recognise)
+            worker.start()
+            wait_until(lambda: in_flight(metrics_url) >= 1, "in-flight RPC", service.process)
+
+            service.process.terminate()
+            assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+            time.sleep(0.3)
+            with grpc.insecure_channel(target) as late_channel:
+                try:
+                    ocr_pb2_grpc.OcrServiceStub(late_channel).ListEngines(
+                        ocr_pb2.ListEnginesRequest(), metadata=metadata, timeout=5
+                    )
+                    raise AssertionError("a draining server accepted a new RPC")
+                except grpc.RpcError as error:
+                    assert error.code() is grpc.StatusCode.UNAVAILABLE
+
+            worker.join(120)
+            assert "error" not in outcome, outcome.get("error")
+            reply = outcome["reply"]
+            assert [page.page_number for page in reply.pages] == [1, 2, 3, 4]
+            assert "Page 4 line 40" in reply.pages[3].text
+        assert service.process.wait(60) == 0
+        assert '"event": "draining"' in service.log_text()
+    finally:
+        service.stop()
