@@ -6,9 +6,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import grpc
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 from paneas.services.runtime.handlers import status_of, wrap_handler
+
+# `*_created` series double the payload and no dashboard of ours reads them.
+disable_created_metrics()
 
 STARTED = Counter(
     "grpc_server_started_total",

@@ -3,6 +3,7 @@
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 
@@ -28,6 +29,12 @@ def test_grpc_accepts_a_valid_token(ocr_channel, auth_metadata):
         ocr_pb2.ListEnginesRequest(), metadata=auth_metadata, timeout=10
     )
     assert reply.default_engine == ocr_pb2.ENGINE_TESSERACT
+
+
+def test_grpc_health_needs_no_token(ocr_channel):
+    # Load balancers and orchestrators probe health without credentials.
+    reply = health_pb2_grpc.HealthStub(ocr_channel).Check(health_pb2.HealthCheckRequest())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Token abc"])

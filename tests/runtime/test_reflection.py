@@ -57,7 +57,7 @@ def test_reflection_needs_a_token_by_default(ocr_service):
     assert "Unauthenticated" in result.stderr
 
 
-def test_health_needs_no_token(ocr_service):
-    result = grpcurl(ocr_service.target, "grpc.health.v1.Health/Check")
+def test_health_check_through_grpcurl(ocr_service, bearer):
+    result = grpcurl(*bearer, ocr_service.target, "grpc.health.v1.Health/Check")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"] == "SERVING"

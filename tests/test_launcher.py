@@ -1,0 +1,69 @@
+"""`paneas` starts the stack, reports where it listens, and stops it all on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.support.processes import REPO, free_port
+
+
+def test_launcher_starts_serves_and_stops(tmp_path):
+    gateway_port = free_port()
+    env = {
+        **os.environ,
+        "OCR_PORT": str(free_port()),
+        "OCR_METRICS_PORT": str(free_port()),
+        "OCR_ENGINES": "tesseract",
+        "GATEWAY_PORT": str(gateway_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("API_TOKENS", None)
+    output = tmp_path / "launcher.log"
+    with output.open("wb") as sink:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "paneas.services.launcher"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while "Press Ctrl-C" not in output.read_text() and time.monotonic() < deadline:
+                assert launcher.poll() is None, output.read_text()
+                time.sleep(0.3)
+            banner = output.read_text()
+            assert f"http://127.0.0.1:{gateway_port}" in banner
+            token_line = next(line for line in banner.splitlines() if "token" in line)
+            token = token_line.split()[1]
+            assert "generated for this run" in token_line
+
+            url = f"http://127.0.0.1:{gateway_port}"
+            assert httpx.get(f"{url}/api/v1/health").json()["backends"]["ocr"]["status"] == (
+                "SERVING"
+            )
+            engines = httpx.post(
+                f"{url}/api/v1/ocr",
+                headers={"Authorization": "Bearer wrong"},
+                files={"file": ("a.png", b"x")},
+            )
+            assert engines.status_code == 401
+            accepted = httpx.post(
+                f"{url}/api/v1/ocr",
+                headers={"Authorization": f"Bearer {token}"},
+                files={"file": ("a.txt", b"not an image")},
+            )
+            assert accepted.status_code == 400  # authenticated, then refused as not a document
+
+            launcher.send_signal(signal.SIGINT)
+            assert launcher.wait(60) == 0
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+    log = output.read_text()
+    assert "paneas: stopped" in log
+    assert "exited unexpectedly" not in log
