@@ -15,6 +15,10 @@ Results go in docs/benchmarks.md.
 import argparse
 import io
 import os
+
+# The same Tesseract threading as the service (see services/ocr/__main__.py), so the bare
+# engine and the service run identical engine configurations. Read when libgomp loads.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 import platform
 import secrets
 import time

@@ -64,9 +64,11 @@ def http_health_probe(url: str) -> Callable[[], Awaitable[bool]]:
     return probe
 
 
-def stack_components() -> list[Component]:
+def stack_components(env: dict[str, str]) -> list[Component]:
+    """The processes of the stack; fills in `env` so each finds the others."""
     ocr = OcrSettings()
-    gateway = GatewaySettings()
+    env.setdefault("GATEWAY_OCR_TARGET", f"{ocr.host}:{ocr.port}")
+    gateway = GatewaySettings(ocr_target=env["GATEWAY_OCR_TARGET"])
     gateway_url = f"http://{gateway.host}:{gateway.port}"
     return [
         Component(
@@ -153,7 +155,7 @@ def print_banner(components: list[Component], token: str, generated: bool) -> No
 async def run() -> int:
     env = dict(os.environ)
     token, generated = resolve_token(env)
-    stack = Stack(stack_components(), env)
+    stack = Stack(stack_components(env), env)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
