@@ -11,3 +11,7 @@ class InvalidDocument(OcrError):
 
 class DocumentTooLarge(OcrError):
     """The document exceeds a configured size limit (maps to RESOURCE_EXHAUSTED)."""
+
+
+class RecognitionCancelled(OcrError):
+    """The caller went away; the remaining pages were skipped."""

@@ -1,5 +1,6 @@
 """The OCR pipeline: request -> document -> pages recognised in parallel -> response."""
 
+import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
@@ -11,7 +12,8 @@ from paneas.services.ocr.engines.base import OcrEngine
 from paneas.services.ocr.engines.languages import resolve_languages
 from paneas.services.ocr.engines.rapidocr import RapidOcrEngine
 from paneas.services.ocr.engines.tesseract import TesseractEngine
-from paneas.services.ocr.errors import InvalidDocument
+from paneas.services.ocr.errors import InvalidDocument, RecognitionCancelled
+from paneas.services.ocr.metrics import PAGE_SECONDS, PAGES, SKIPPED_PAGES
 from paneas.services.ocr.page_selection import select_pages
 from paneas.services.ocr.settings import EngineName, OcrSettings
 
@@ -48,8 +50,14 @@ class OcrPipeline:
             self._engines[engine.engine] = engine
         self._ready = True
 
-    def recognize(self, request: ocr_pb2.RecognizeRequest) -> ocr_pb2.RecognizeResponse:
-        """Recognise the selected pages; raises OcrError subclasses for bad or huge input."""
+    def recognize(
+        self, request: ocr_pb2.RecognizeRequest, cancelled: threading.Event | None = None
+    ) -> ocr_pb2.RecognizeResponse:
+        """Recognise the selected pages; raises OcrError subclasses for bad or huge input.
+
+        Setting `cancelled` (the caller went away) skips every page not yet started.
+        """
+        cancelled = cancelled or threading.Event()
         engine = self._engine_for(request.engine)
         languages = resolve_languages(
             list(request.languages) or self._settings.languages, engine.languages, engine.name
@@ -66,15 +74,15 @@ class OcrPipeline:
         try:
             page_numbers = select_pages(request.pages, document.page_count)
             futures = [
-                self._executor.submit(_process_page, document, number, engine, languages)
+                self._executor.submit(_process_page, document, number, engine, languages, cancelled)
                 for number in page_numbers
             ]
             pages = _results(futures)
         finally:
             # The document must outlive every page still being read from it.
-            for future in futures:
-                future.cancel()
+            skipped = sum(future.cancel() for future in futures)
             wait(futures)
+            SKIPPED_PAGES.inc(skipped)
             document.close()
         return ocr_pb2.RecognizeResponse(
             pages=pages,
@@ -142,14 +150,30 @@ class OcrPipeline:
 
 
 def _process_page(
-    document: Document, page_number: int, engine: OcrEngine, languages: list[str]
+    document: Document,
+    page_number: int,
+    engine: OcrEngine,
+    languages: list[str],
+    cancelled: threading.Event,
 ) -> ocr_pb2.Page:
+    if cancelled.is_set():
+        SKIPPED_PAGES.inc()
+        raise RecognitionCancelled(f"cancelled before page {page_number}")
     started = time.perf_counter()
     content = document.load_page(page_number)
     page = content if isinstance(content, ocr_pb2.Page) else engine.recognize(content, languages)
     page.page_number = page_number
     page.processing_seconds = time.perf_counter() - started
+    labels = (engine.name if page.engine else "none", _SOURCE_LABELS[page.source])
+    PAGES.labels(*labels).inc()
+    PAGE_SECONDS.labels(*labels).observe(page.processing_seconds)
     return page
+
+
+_SOURCE_LABELS = {
+    ocr_pb2.TEXT_SOURCE_OCR: "ocr",
+    ocr_pb2.TEXT_SOURCE_PDF_TEXT_LAYER: "pdf_text_layer",
+}
 
 
 def _results(futures: list[Future[ocr_pb2.Page]]) -> list[ocr_pb2.Page]:

@@ -1,6 +1,7 @@
 """gRPC face of the OCR pipeline: paneas.ocr.v1.OcrService."""
 
 import asyncio
+import threading
 
 import grpc
 
@@ -20,10 +21,15 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, "OCR engines are still loading; retry in a moment"
             )
+        cancelled = threading.Event()
         try:
             # Blocking work (decode, rasterise, recognise) runs off the event loop; the
             # pipeline spreads pages over its own worker pool.
-            return await asyncio.to_thread(self._pipeline.recognize, request)
+            return await asyncio.to_thread(self._pipeline.recognize, request, cancelled)
+        except asyncio.CancelledError:
+            # The client went away: free the workers from the pages not started yet.
+            cancelled.set()
+            raise
         except InvalidDocument as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except DocumentTooLarge as error:
