@@ -33,9 +33,12 @@ class TesseractEngine:
         self._pools_lock = threading.Lock()
 
     def recognize(self, image: Image.Image, languages: list[str]) -> ocr_pb2.Page:
+        dpi = image.info.get("dpi")
+        # Tesseract thresholds colour images channel by channel; handing it grey pixels
+        # reads the same text about a fifth faster (measured in bench/ocr.py).
+        grey = image if image.mode == "L" else image.convert("L")
         with self._pool("+".join(languages)).api() as api:
-            api.SetImage(image)
-            dpi = image.info.get("dpi")
+            api.SetImage(grey)
             if dpi and round(dpi[0]) >= MIN_SOURCE_DPI:
                 api.SetSourceResolution(round(dpi[0]))
             api.Recognize()
