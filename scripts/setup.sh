@@ -31,17 +31,21 @@ install_apt_packages() {
 }
 
 install_venv() {
-  local extras="" stamp_value
+  local extras="" digest
   [ $DEV -eq 1 ] && extras="[dev]"
-  stamp_value="$extras $(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)"
-  if [ -f .venv/.paneas-installed ] && [ "$(cat .venv/.paneas-installed)" = "$stamp_value" ]; then
-    return
+  digest=$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
+  # The stamp records what was installed: "<digest> <extras>"; a dev install serves both.
+  if [ -f .venv/.paneas-installed ]; then
+    read -r done_digest done_extras < .venv/.paneas-installed || true
+    if [ "$done_digest" = "$digest" ] && { [ -z "$extras" ] || [ "${done_extras:-}" = "$extras" ]; }; then
+      return
+    fi
   fi
   [ -x .venv/bin/python ] || { log "creating .venv"; python3 -m venv .venv; }
   log "installing Python packages into .venv$extras"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
-  echo "$stamp_value" > .venv/.paneas-installed
+  echo "$digest $extras" > .venv/.paneas-installed
 }
 
 verify_assets() {
