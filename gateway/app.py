@@ -40,6 +40,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(ocr.router)
+
+    # Middleware: each one added wraps all added before it, so the last added runs first.
+    # (analytics and rate limiting are installed here)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

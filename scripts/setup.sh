@@ -13,12 +13,15 @@ APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-por tesseract-ocr-eng
   fonts-dejavu-core
 )
+# Real infrastructure the tests start themselves (never mocks of it).
+DEV_APT_PACKAGES=(redis-server postgresql)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 install_apt_packages() {
-  local missing=()
-  for package in "${APT_PACKAGES[@]}"; do
+  local missing=() wanted=("${APT_PACKAGES[@]}")
+  [ $DEV -eq 1 ] && wanted+=("${DEV_APT_PACKAGES[@]}")
+  for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$package")
   done

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from paneas.gateway.auth import require_token
 from paneas.gateway.backends import forwarded_metadata
 from paneas.gateway.protojson import to_json
+from paneas.gateway.usage import usage_of
 from paneas.ocr.v1 import ocr_pb2
 
 router = APIRouter(tags=["ocr"], dependencies=[Depends(require_token)])
@@ -44,9 +45,13 @@ async def recognize(
         password=password,
     )
     state = request.app.state
+    usage = usage_of(request)
+    usage.rpc = "/paneas.ocr.v1.OcrService/Recognize"
     response = await state.backends.ocr.Recognize(
         grpc_request,
         metadata=forwarded_metadata(request),
         timeout=state.settings.ocr_timeout_seconds,
     )
+    usage.pages = len(response.pages)
+    usage.characters = len(response.text)
     return to_json(response)
