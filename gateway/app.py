@@ -11,6 +11,7 @@ from paneas.gateway.body_limit import BodySizeLimitMiddleware
 from paneas.gateway.errors import install_error_handlers
 from paneas.gateway.routers import health, ocr
 from paneas.gateway.settings import GatewaySettings
+from paneas.gateway.transcoding.routes import install_transcoded_routes
 from paneas.services.runtime.auth import tokens_or_generated
 from paneas.services.runtime.settings import RuntimeSettings
 
@@ -40,6 +41,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(ocr.router)
+    install_transcoded_routes(app, settings)
 
     # Middleware: each one added wraps all added before it, so the last added runs first.
     # (analytics and rate limiting are installed here)

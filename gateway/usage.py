@@ -3,8 +3,10 @@
 Routes call `usage_of(request)` and fill in what applies; everything else stays zero.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
 from starlette.requests import Request
 
 
@@ -25,3 +27,21 @@ def usage_of(request: Request) -> Usage:
     if usage is None:
         usage = request.state.usage = Usage()
     return usage
+
+
+def _ocr_recognize(usage: Usage, response: Message) -> None:
+    usage.pages = len(response.pages)
+    usage.characters = len(response.text)
+
+
+# How to read usage off the responses of RPCs that report any; keyed by full RPC name.
+_FROM_RESPONSE: dict[str, Callable[[Usage, Message], None]] = {
+    "/paneas.ocr.v1.OcrService/Recognize": _ocr_recognize,
+}
+
+
+def record_response_usage(request: Request, rpc: str, response: Message) -> None:
+    usage = usage_of(request)
+    usage.rpc = rpc
+    if reader := _FROM_RESPONSE.get(rpc):
+        reader(usage, response)

