@@ -17,6 +17,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
+        # Our telemetry middleware writes the access log, with request and trace ids.
+        access_log=False,
         timeout_graceful_shutdown=30,
     )
 

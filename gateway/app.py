@@ -5,15 +5,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from paneas.gateway.backends import Backends
 from paneas.gateway.body_limit import BodySizeLimitMiddleware
 from paneas.gateway.errors import install_error_handlers
-from paneas.gateway.routers import health, ocr
+from paneas.gateway.routers import health, metrics, ocr
 from paneas.gateway.settings import GatewaySettings
+from paneas.gateway.telemetry import RequestTelemetryMiddleware
 from paneas.gateway.transcoding.routes import install_transcoded_routes
 from paneas.services.runtime.auth import tokens_or_generated
 from paneas.services.runtime.settings import RuntimeSettings
+from paneas.services.runtime.tracing import configure_tracing
 
 
 def create_app(
@@ -40,6 +44,7 @@ def create_app(
     app.state.api_tokens = tokens_or_generated(runtime.api_tokens, "gateway")
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(ocr.router)
     install_transcoded_routes(app, settings)
 
@@ -54,4 +59,17 @@ def create_app(
             allow_credentials=False,
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Streamed NDJSON must reach the client line by line, not in compressed blocks.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=1024,
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/x-ndjson"),
+    )
+    app.add_middleware(RequestTelemetryMiddleware)
+    # Outermost: the request's span is current for everything inside, logs included.
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=configure_tracing("gateway", runtime.otel_exporter_otlp_endpoint),
+        excluded_urls="/metrics,/api/v1/health",
+    )
     return app

@@ -3,6 +3,7 @@
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from paneas.gateway.grpc_client import client_interceptors
 from paneas.gateway.settings import GatewaySettings
 from paneas.ocr.v1 import ocr_pb2_grpc
 
@@ -23,7 +24,9 @@ class Backends:
         ]
         self.targets = {name: target for name, target in settings.targets().items() if target}
         self.channels = {
-            name: grpc.aio.insecure_channel(target, options=options)
+            name: grpc.aio.insecure_channel(
+                target, options=options, interceptors=client_interceptors()
+            )
             for name, target in self.targets.items()
         }
         self.ocr = (

@@ -6,7 +6,7 @@ from starlette.requests import Request
 
 GRPC_METADATA_PREFIX = "grpc-metadata-"
 # Forwarded as they are (lower-case names are the gRPC convention).
-_PERMANENT = ("authorization", "x-request-id")
+_PERMANENT = ("authorization",)
 # Grpc-Timeout: an integer of at most 8 digits and a unit (gRPC over HTTP/2 spec).
 _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
 _UNIT_SECONDS = {"H": 3600, "M": 60, "S": 1, "m": 1e-3, "u": 1e-6, "n": 1e-9}
@@ -14,6 +14,10 @@ _UNIT_SECONDS = {"H": 3600, "M": 60, "S": 1, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 def grpc_metadata(request: Request) -> tuple[tuple[str, str], ...]:
     metadata = [(name, request.headers[name]) for name in _PERMANENT if name in request.headers]
+    # The telemetry middleware accepted the client's X-Request-ID or made one.
+    request_id = getattr(request.state, "request_id", None) or request.headers.get("x-request-id")
+    if request_id:
+        metadata.append(("x-request-id", request_id))
     for name, value in request.headers.items():
         if name.startswith(GRPC_METADATA_PREFIX) and len(name) > len(GRPC_METADATA_PREFIX):
             metadata.append((name[len(GRPC_METADATA_PREFIX) :], value))

@@ -54,9 +54,7 @@ def ocr_service(api_token, otlp_collector, tmp_path_factory) -> RunningOcr:
         "API_TOKENS": api_token,
         "OCR_PORT": str(port),
         "OCR_METRICS_PORT": str(metrics_port),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_collector.port}",
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        **otlp_env(otlp_collector),
     }
     log = tmp_path_factory.mktemp("ocr") / "ocr.log"
     service = ServiceProcess("paneas.services.ocr", env, log)
@@ -89,13 +87,22 @@ def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) ->
     return RunningGateway(url, gateway)
 
 
+def otlp_env(collector) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+
+
 @pytest.fixture(scope="session")
-def gateway(api_token, ocr_service, tmp_path_factory) -> RunningGateway:
+def gateway(api_token, ocr_service, otlp_collector, tmp_path_factory) -> RunningGateway:
     running = start_gateway(
         api_token,
         ocr_service.target,
         tmp_path_factory.mktemp("gateway"),
         GATEWAY_MAX_BODY_BYTES=str(8 * 1024 * 1024),
+        **otlp_env(otlp_collector),
     )
     yield running
     running.process.stop()

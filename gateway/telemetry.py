@@ -1,0 +1,105 @@
+"""Per-request telemetry: the request id, one JSON access-log line, and HTTP metrics.
+
+A pure ASGI middleware (BaseHTTPMiddleware would buffer streaming responses).
+"""
+
+import time
+import uuid
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = b"x-request-id"
+# Paths that would flood the log and say nothing (scrapes, probes).
+_QUIET_PATHS = ("/metrics", "/api/v1/health")
+
+HTTP_REQUESTS = Counter(
+    "paneas_gateway_http_requests_total",
+    "HTTP requests handled by the gateway.",
+    ["route", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "paneas_gateway_http_request_duration_seconds",
+    "Time from request start to the end of the response body.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+)
+HTTP_IN_FLIGHT = Gauge("paneas_gateway_http_in_flight", "HTTP requests in progress.")
+
+log = structlog.get_logger("paneas.gateway.access")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            text = value.decode("latin-1")
+            if 0 < len(text) <= 128 and text.isprintable():
+                return text
+    return uuid.uuid4().hex
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded label values), set by the router."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class RequestTelemetryMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        # Routes read it to pass it on as gRPC metadata.
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        sizes = {"in": 0, "out": 0}
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                sizes["in"] += len(message.get("body", b""))
+            return message
+
+        async def tagging_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode("latin-1")),
+                ]
+            elif message["type"] == "http.response.body":
+                sizes["out"] += len(message.get("body", b""))
+            await send(message)
+
+        HTTP_IN_FLIGHT.inc()
+        try:
+            await self.app(scope, counting_receive, tagging_send)
+        finally:
+            HTTP_IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            route = route_template(scope)
+            method = scope["method"]
+            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_SECONDS.labels(route, method).observe(elapsed)
+            if scope["path"] not in _QUIET_PATHS:
+                client = scope.get("client")
+                log.info(
+                    "http",
+                    method=method,
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    bytes_in=sizes["in"],
+                    bytes_out=sizes["out"],
+                    client=client[0] if client else None,
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
