@@ -7,6 +7,8 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from prometheus_client import Counter, Histogram
 
+from paneas.services.runtime.metrics import LATENCY_BUCKETS
+
 CLIENT_HANDLED = Counter(
     "grpc_client_handled_total",
     "RPCs completed by the gateway as a client, by status code.",
@@ -16,7 +18,7 @@ CLIENT_SECONDS = Histogram(
     "grpc_client_handling_seconds",
     "Time from starting an RPC to its completion, as the gateway sees it.",
     ["grpc_service", "grpc_method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+    buckets=LATENCY_BUCKETS,
 )
 
 

@@ -10,6 +10,8 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paneas.services.runtime.metrics import LATENCY_BUCKETS
+
 REQUEST_ID_HEADER = b"x-request-id"
 # Paths that would flood the log and say nothing (scrapes, probes).
 _QUIET_PATHS = ("/metrics", "/api/v1/health")
@@ -23,7 +25,7 @@ HTTP_SECONDS = Histogram(
     "paneas_gateway_http_request_duration_seconds",
     "Time from request start to the end of the response body.",
     ["route", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+    buckets=LATENCY_BUCKETS,
 )
 HTTP_IN_FLIGHT = Gauge("paneas_gateway_http_in_flight", "HTTP requests in progress.")
 

@@ -16,6 +16,27 @@ from prometheus_client import (
 
 from paneas.services.runtime.handlers import status_of, wrap_handler
 
+# From a millisecond (a cheap hop) to minutes (a long OCR job or transcription).
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+)
+
 # `*_created` series double the payload and no dashboard of ours reads them.
 disable_created_metrics()
 
@@ -33,7 +54,7 @@ HANDLING_SECONDS = Histogram(
     "grpc_server_handling_seconds",
     "Time from the start of an RPC to its completion.",
     ["grpc_type", "grpc_service", "grpc_method"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+    buckets=LATENCY_BUCKETS,
 )
 IN_FLIGHT = Gauge(
     "grpc_server_in_flight",
