@@ -3,7 +3,6 @@
 import grpc
 import httpx
 import pytest
-from rapidfuzz.distance import Levenshtein
 
 from tests.ocr.documents import (
     ENGLISH,
@@ -13,6 +12,7 @@ from tests.ocr.documents import (
     render_text,
     text_layer_pdf,
 )
+from tests.support.text import accuracy
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,7 @@ def test_image_upload_returns_text_per_page_and_structure(gateway, headers):
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    expected = " ".join(f"{PORTUGUESE} {ENGLISH}".split())
-    assert 1 - Levenshtein.normalized_distance(expected, " ".join(body["text"].split())) >= 0.98
+    assert accuracy(f"{PORTUGUESE} {ENGLISH}", body["text"]) >= 0.98
     page = body["pages"][0]
     assert page["source"] == "TEXT_SOURCE_OCR"
     assert page["engine"] == "ENGINE_TESSERACT"

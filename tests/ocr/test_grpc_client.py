@@ -2,7 +2,6 @@
 
 import grpc
 import pytest
-from rapidfuzz.distance import Levenshtein
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 from tests.ocr.documents import (
@@ -15,12 +14,7 @@ from tests.ocr.documents import (
     render_text,
     text_layer_pdf,
 )
-
-
-def accuracy(expected: str, recognized: str) -> float:
-    return 1 - Levenshtein.normalized_distance(
-        " ".join(expected.split()), " ".join(recognized.split())
-    )
+from tests.support.text import accuracy
 
 
 @pytest.fixture(scope="module")

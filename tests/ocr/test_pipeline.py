@@ -3,7 +3,6 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from rapidfuzz.distance import Levenshtein
 
 from paneas.ocr.v1 import ocr_pb2
 from paneas.services.ocr.errors import DocumentTooLarge, InvalidDocument
@@ -21,20 +20,12 @@ from tests.ocr.documents import (
     transparent_text_png,
     truncated,
 )
+from tests.support.text import accuracy, normalized
 
 TESSERACT_MIN_ACCURACY = 0.98
 # PP-OCRv6 small scored 0.996-1.0 on these texts; it sometimes drops a space between words.
 RAPIDOCR_MIN_ACCURACY = 0.97
 PDF_DPI = 150
-
-
-def normalized(text: str) -> str:
-    return " ".join(text.split())
-
-
-def accuracy(expected: str, recognized: str) -> float:
-    """Character accuracy: 1 - normalised Levenshtein distance on whitespace-normalised text."""
-    return 1 - Levenshtein.normalized_distance(normalized(expected), normalized(recognized))
 
 
 def recognize(pipeline, content: bytes, **fields) -> ocr_pb2.RecognizeResponse:

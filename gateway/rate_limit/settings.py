@@ -1,0 +1,27 @@
+"""Rate-limit settings, from `RATE_LIMIT_*` environment variables and `REDIS_URL`."""
+
+from pydantic import Field, PositiveInt
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RateLimitSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RATE_LIMIT_", extra="ignore")
+
+    enabled: bool = True
+    # Shared counters for every gateway replica (`redis://host:6379/0`); empty means each
+    # process counts on its own, in memory.
+    redis_url: str = Field("", validation_alias="REDIS_URL")
+    # When the storage is unreachable: serve without limits (true) or refuse with 503 (false).
+    fail_open: bool = True
+    # Requests per window for every client, across all routes ("global" is a Python keyword).
+    global_limit: PositiveInt = Field(1000, validation_alias="RATE_LIMIT_GLOBAL")
+    # Requests per window for each route class, on top of the global limit.
+    asr: PositiveInt = 100
+    ocr: PositiveInt = 50
+    llm: PositiveInt = 200
+    tts: PositiveInt = 100
+    # The limits above are "per minute"; tests shorten the window to a few seconds.
+    window_seconds: PositiveInt = 60
+
+    def class_limits(self) -> dict[str, int]:
+        return {"asr": self.asr, "ocr": self.ocr, "llm": self.llm, "tts": self.tts}
