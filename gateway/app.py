@@ -11,6 +11,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 from paneas.gateway.backends import Backends
 from paneas.gateway.body_limit import BodySizeLimitMiddleware
 from paneas.gateway.errors import install_error_handlers
+from paneas.gateway.rate_limit import install_rate_limiting
 from paneas.gateway.routers import health, metrics, ocr
 from paneas.gateway.settings import GatewaySettings
 from paneas.gateway.telemetry import RequestTelemetryMiddleware
@@ -50,6 +51,7 @@ def create_app(
 
     # Middleware: each one added wraps all added before it, so the last added runs first.
     # (analytics and rate limiting are installed here)
+    install_rate_limiting(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -35,8 +35,8 @@ STORAGE_UP = Gauge(
 
 # After a failure, requests skip the storage this long rather than each waiting on it.
 _RETRY_STORAGE_AFTER_SECONDS = 1.0
-# A hung Redis must not hold requests up for longer than this.
-_REDIS_TIMEOUT_SECONDS = 0.5
+# A hung Redis must not hold a request up for longer than this, reconnects included.
+_STORAGE_DEADLINE_SECONDS = 0.5
 
 log = structlog.get_logger("paneas.gateway.rate_limit")
 
@@ -72,8 +72,8 @@ def open_storage(redis_url: str) -> Storage:
         uri,
         wrap_exceptions=True,
         key_prefix="paneas-gateway",
-        connect_timeout=_REDIS_TIMEOUT_SECONDS,
-        stream_timeout=_REDIS_TIMEOUT_SECONDS,
+        connect_timeout=_STORAGE_DEADLINE_SECONDS,
+        stream_timeout=_STORAGE_DEADLINE_SECONDS,
     )
 
 
@@ -95,7 +95,9 @@ class RequestLimiter:
             raise StorageUnavailable
         names = (limit_class, GLOBAL) if limit_class else (GLOBAL,)
         try:
-            verdict = await self._consume(identity, names)
+            async with asyncio.timeout(_STORAGE_DEADLINE_SECONDS):
+                verdict = await self._consume(identity, names)
+        # OSError covers TimeoutError and a connection lost outside limits' wrapping.
         except (StorageError, OSError) as error:
             self._storage_failed(error)
             raise StorageUnavailable from error
@@ -130,4 +132,8 @@ class RequestLimiter:
             self._storage_up = False
             STORAGE_UP.set(0)
             cause = getattr(error, "storage_error", error)
-            log.warning("rate limit storage unreachable", error=repr(cause))
+            log.warning(
+                "rate limit storage unreachable",
+                error=repr(cause),
+                deadline_seconds=_STORAGE_DEADLINE_SECONDS,
+            )
