@@ -19,4 +19,13 @@ def packages() -> list[str]:
     return found
 
 
-setup(packages=packages(), package_dir=ROOTS)
+# Alembic reads its environment and revisions as files, not as packages.
+PACKAGE_DATA = {
+    "paneas.gateway": [
+        "analytics/migrations/*.py",
+        "analytics/migrations/*.mako",
+        "analytics/migrations/versions/*.py",
+    ]
+}
+
+setup(packages=packages(), package_dir=ROOTS, package_data=PACKAGE_DATA)

@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
+from paneas.gateway.analytics import install_analytics
 from paneas.gateway.backends import Backends
 from paneas.gateway.body_limit import BodySizeLimitMiddleware
 from paneas.gateway.errors import install_error_handlers
@@ -50,8 +51,9 @@ def create_app(
     install_transcoded_routes(app, settings)
 
     # Middleware: each one added wraps all added before it, so the last added runs first.
-    # (analytics and rate limiting are installed here)
+    # Analytics wraps the limiter so that 429s are recorded too.
     install_rate_limiting(app)
+    install_analytics(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

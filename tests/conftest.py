@@ -79,6 +79,8 @@ def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) ->
         "API_TOKENS": api_token,
         "GATEWAY_PORT": str(port),
         "GATEWAY_OCR_TARGET": ocr_target,
+        # Each test gateway keeps its analytics to itself.
+        "DATABASE_URL": f"sqlite:///{log_dir}/analytics.db",
         **extra_env,
     }
     gateway = ServiceProcess("paneas.gateway", env, log_dir / "gateway.log")

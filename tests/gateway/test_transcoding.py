@@ -14,7 +14,12 @@ import pytest
 
 from paneas.tts.v1 import tts_pb2, tts_pb2_grpc
 from tests.conftest import start_gateway
-from tests.ocr.documents import encode, render_text
+from tests.ocr.documents import ENGLISH, encode, render_text
+
+# A page of dense text: far more than 100 ms of OCR, so a 100 ms deadline always expires.
+DENSE_PAGE_REQUEST = json.dumps(
+    {"content": base64.b64encode(encode(render_text([ENGLISH] * 6), "PNG")).decode()}
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +70,7 @@ def test_camel_case_field_names_are_accepted(gateway, headers):
         ('{"dpi": "many"}', {}, 400, "dpi"),
         ('["a list"]', {}, 400, "JSON object"),
         ("{}", {"Grpc-Timeout": "soon"}, 400, "Grpc-Timeout"),
-        ('{"content": "aGVsbG8="}', {"Grpc-Timeout": "1n"}, 504, "Deadline"),
+        (DENSE_PAGE_REQUEST, {"Grpc-Timeout": "100m"}, 504, "Deadline"),
     ],
     ids=["malformed", "unknown-field", "wrong-type", "not-an-object", "bad-timeout", "deadline"],
 )

@@ -1,0 +1,47 @@
+"""Analytics settings, from `ANALYTICS_*` environment variables and `DATABASE_URL`."""
+
+from pathlib import Path
+
+from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+# The async driver SQLAlchemy needs for each URL scheme people usually write.
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+class AnalyticsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    enabled: bool = True
+    # Where events are stored: a local SQLite file unless a PostgreSQL URL is given.
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./.state/analytics.db", validation_alias="DATABASE_URL"
+    )
+    # Events waiting for the writer; when full, new events are dropped (and counted).
+    queue_size: PositiveInt = 10000
+    # Most events per INSERT.
+    batch_size: PositiveInt = 500
+    # How often the writer flushes what has queued up, seconds.
+    flush_interval_seconds: PositiveFloat = 0.5
+    # How long shutdown waits for queued events to be written, seconds.
+    shutdown_timeout_seconds: PositiveFloat = 5.0
+
+    def async_url(self) -> URL:
+        return async_database_url(self.database_url)
+
+
+def async_database_url(database_url: str) -> URL:
+    """`postgresql://...` and `sqlite:///...` with the async driver the gateway uses."""
+    url = make_url(database_url)
+    return url.set(drivername=_ASYNC_DRIVERS.get(url.drivername, url.drivername))
+
+
+def ensure_sqlite_folder(url: URL) -> None:
+    """SQLite creates the file but not its folder (`./.state/` on a fresh checkout)."""
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
