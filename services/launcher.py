@@ -154,6 +154,8 @@ def print_banner(components: list[Component], token: str, generated: bool) -> No
 
 async def run() -> int:
     env = dict(os.environ)
+    # People at a terminal read console logs; pipes and files get JSON lines.
+    env.setdefault("LOG_FORMAT", "console" if sys.stdout.isatty() else "json")
     token, generated = resolve_token(env)
     stack = Stack(stack_components(env), env)
     stop = asyncio.Event()
