@@ -8,8 +8,9 @@ import uuid
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from paneas.gateway.exchange import ExchangeMeter
 from paneas.services.runtime.metrics import LATENCY_BUCKETS
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -60,36 +61,17 @@ class RequestTelemetryMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status = 500
-        sizes = {"in": 0, "out": 0}
-
-        async def counting_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                sizes["in"] += len(message.get("body", b""))
-            return message
-
-        async def tagging_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (REQUEST_ID_HEADER, request_id.encode("latin-1")),
-                ]
-            elif message["type"] == "http.response.body":
-                sizes["out"] += len(message.get("body", b""))
-            await send(message)
+        exchange = ExchangeMeter(receive, send, [(REQUEST_ID_HEADER, request_id.encode("latin-1"))])
 
         HTTP_IN_FLIGHT.inc()
         try:
-            await self.app(scope, counting_receive, tagging_send)
+            await self.app(scope, exchange.receive, exchange.send)
         finally:
             HTTP_IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
             route = route_template(scope)
             method = scope["method"]
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_REQUESTS.labels(route, method, str(exchange.status)).inc()
             HTTP_SECONDS.labels(route, method).observe(elapsed)
             if scope["path"] not in _QUIET_PATHS:
                 client = scope.get("client")
@@ -98,10 +80,10 @@ class RequestTelemetryMiddleware:
                     method=method,
                     path=scope["path"],
                     route=route,
-                    status=status,
+                    status=exchange.status,
                     duration_ms=round(elapsed * 1000, 2),
-                    bytes_in=sizes["in"],
-                    bytes_out=sizes["out"],
+                    bytes_in=exchange.bytes_in,
+                    bytes_out=exchange.bytes_out,
                     client=client[0] if client else None,
                 )
             structlog.contextvars.unbind_contextvars("request_id")

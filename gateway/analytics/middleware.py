@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.analytics.recorder import UsageRecorder
+from paneas.gateway.exchange import ExchangeMeter
 from paneas.gateway.usage import Usage
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
@@ -46,25 +47,9 @@ class AnalyticsMiddleware:
             return
         occurred_at = datetime.now(UTC).replace(tzinfo=None)
         started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before responding
-        sizes = {"in": 0, "out": 0}
-
-        async def counting_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                sizes["in"] += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                sizes["out"] += len(message.get("body", b""))
-            await send(message)
-
+        exchange = ExchangeMeter(receive, send)
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app(scope, exchange.receive, exchange.send)
         finally:
             usage = scope.get("state", {}).get("usage") or Usage()
             self.recorder.record(
@@ -74,10 +59,10 @@ class AnalyticsMiddleware:
                     method=scope["method"],
                     rpc=usage.rpc or None,
                     model=usage.model or None,
-                    status=status,
+                    status=exchange.status,
                     latency_ms=(time.perf_counter() - started) * 1000,
-                    request_bytes=sizes["in"],
-                    response_bytes=sizes["out"],
+                    request_bytes=exchange.bytes_in,
+                    response_bytes=exchange.bytes_out,
                     audio_seconds=usage.audio_seconds,
                     prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens,
