@@ -6,7 +6,7 @@ packages); the hand-written services and gateway join them as `paneas.services` 
 distribution is in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOTS = {"paneas": "gen/python/paneas", "paneas.services": "services", "paneas.gateway": "gateway"}
 
@@ -15,17 +15,14 @@ def packages() -> list[str]:
     found = []
     for name, directory in ROOTS.items():
         found.append(name)
-        found.extend(f"{name}.{sub}" for sub in find_packages(directory))
+        # Namespace discovery: Alembic's migrations/ and versions/ are folders of modules
+        # without __init__.py, and must ship too.
+        subpackages = find_namespace_packages(directory, exclude=["*__pycache__*"])
+        found.extend(f"{name}.{sub}" for sub in subpackages)
     return found
 
 
-# Alembic reads its environment and revisions as files, not as packages.
-PACKAGE_DATA = {
-    "paneas.gateway": [
-        "analytics/migrations/*.py",
-        "analytics/migrations/*.mako",
-        "analytics/migrations/versions/*.py",
-    ]
-}
+# Alembic's revision template is not a module.
+PACKAGE_DATA = {"paneas.gateway.analytics.migrations": ["*.mako"]}
 
 setup(packages=packages(), package_dir=ROOTS, package_data=PACKAGE_DATA)
