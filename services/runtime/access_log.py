@@ -1,14 +1,13 @@
 """Binds a request id to every RPC's logs and writes one access-log line per RPC."""
 
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 import grpc
 import structlog
 
-from paneas.services.runtime.handlers import status_of, wrap_handler
+from paneas.services.runtime.handlers import RpcOutcome, outcome_of, wrap_handler
 
 REQUEST_ID_KEY = "x-request-id"
 log = structlog.get_logger("paneas.access")
@@ -37,28 +36,22 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         request_id = request_id_from(handler_call_details.invocation_metadata)
 
-        @asynccontextmanager
-        async def logged(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        def logged(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
             structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
-            started = time.perf_counter()
-            error: BaseException | None = None
-            try:
-                yield
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                code = status_of(context, error)
+
+            def done(outcome: RpcOutcome) -> None:
                 fields = {
-                    "code": code.name,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "code": outcome.code.name,
+                    "duration_ms": round(outcome.elapsed_seconds * 1000, 2),
                     "peer": context.peer(),
                 }
-                if code is not grpc.StatusCode.OK and context.details():
+                if outcome.code is not grpc.StatusCode.OK and context.details():
                     fields["details"] = context.details()
-                if code is grpc.StatusCode.UNKNOWN and error is not None:
-                    log.error("rpc", **fields, exc_info=error)
+                if outcome.code is grpc.StatusCode.UNKNOWN and outcome.error is not None:
+                    log.error("rpc", **fields, exc_info=outcome.error)
                 else:
                     log.info("rpc", **fields)
+
+            return outcome_of(context, done)
 
         return wrap_handler(handler, logged)

@@ -6,8 +6,10 @@ inside the RPC's own task; grpc.aio only lets them do that by replacing the hand
 
 import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -82,3 +84,27 @@ def status_of(context: grpc.aio.ServicerContext, error: BaseException | None) ->
 
 
 _CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+
+
+@dataclass(frozen=True)
+class RpcOutcome:
+    code: grpc.StatusCode
+    elapsed_seconds: float
+    # What the servicer raised, if anything (an abort raises too).
+    error: BaseException | None
+
+
+@asynccontextmanager
+async def outcome_of(
+    context: grpc.aio.ServicerContext, on_done: Callable[[RpcOutcome], None]
+) -> AsyncIterator[None]:
+    """Brackets a servicer call and reports how it ended, whichever way it ended."""
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        yield
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        on_done(RpcOutcome(status_of(context, error), time.perf_counter() - started, error))

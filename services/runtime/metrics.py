@@ -1,9 +1,8 @@
 """Prometheus metrics for gRPC servers, named as go-grpc-prometheus names them so existing
 dashboards and alerts work unchanged."""
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 import grpc
 from prometheus_client import (
@@ -14,7 +13,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from paneas.services.runtime.handlers import status_of, wrap_handler
+from paneas.services.runtime.handlers import RpcOutcome, outcome_of, wrap_handler
 
 # From a millisecond (a cheap hop) to minutes (a long OCR job or transcription).
 LATENCY_BUCKETS = (
@@ -88,25 +87,17 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         service, method = split_method(handler_call_details.method)
         rpc_type = _TYPES[(handler.request_streaming, handler.response_streaming)]
 
-        @asynccontextmanager
-        async def observe(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        def observe(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
             STARTED.labels(rpc_type, service, method).inc()
             in_flight = IN_FLIGHT.labels(service, method)
             in_flight.inc()
-            started = time.perf_counter()
-            error: BaseException | None = None
-            try:
-                yield
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
+
+            def done(outcome: RpcOutcome) -> None:
                 in_flight.dec()
-                HANDLING_SECONDS.labels(rpc_type, service, method).observe(
-                    time.perf_counter() - started
-                )
-                code = status_of(context, error)
-                HANDLED.labels(rpc_type, service, method, code.name).inc()
+                HANDLING_SECONDS.labels(rpc_type, service, method).observe(outcome.elapsed_seconds)
+                HANDLED.labels(rpc_type, service, method, outcome.code.name).inc()
+
+            return outcome_of(context, done)
 
         return wrap_handler(handler, observe)
 
