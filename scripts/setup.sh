@@ -52,11 +52,14 @@ install_venv() {
 }
 
 verify_assets() {
-  # OCR: Debian's tessdata (apt verified it); RapidOCR's PP-OCR models ship in its wheel.
-  local tessdata=/usr/share/tesseract-ocr/5/tessdata
-  for language in por eng; do
-    [ -s "$tessdata/$language.traineddata" ] || { echo "missing $tessdata/$language.traineddata" >&2; exit 1; }
-  done
+  # OCR: Tesseract's language models against the checksums their Debian packages carry ...
+  dpkg --verify tesseract-ocr-por tesseract-ocr-eng \
+    || { echo "Tesseract language data differs from its package; reinstall it" >&2; exit 1; }
+  # ... and RapidOCR's PP-OCR models, which ship inside its wheel, against our pins.
+  local site
+  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  (cd "$site" && grep -v '^#' "$OLDPWD/scripts/assets/ocr.sha256" | sha256sum --check --quiet --strict) \
+    || { echo "RapidOCR model checksums do not match scripts/assets/ocr.sha256" >&2; exit 1; }
 }
 
 install_apt_packages
