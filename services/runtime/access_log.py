@@ -1,13 +1,12 @@
 """Binds a request id to every RPC's logs and writes one access-log line per RPC."""
 
 import uuid
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 import grpc
 import structlog
 
-from paneas.services.runtime.handlers import RpcOutcome, outcome_of, wrap_handler
+from paneas.services.runtime.handlers import Continuation, RpcOutcome, outcome_of, wrap_handler
 
 REQUEST_ID_KEY = "x-request-id"
 log = structlog.get_logger("paneas.access")
@@ -27,7 +26,7 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)

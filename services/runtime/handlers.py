@@ -7,12 +7,15 @@ inside the RPC's own task; grpc.aio only lets them do that by replacing the hand
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+
+# What a grpc.aio server interceptor calls to get the next handler.
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 
 # Called once per RPC; the returned context manager brackets the servicer method.
 Around = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager[Any]]

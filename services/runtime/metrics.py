@@ -1,7 +1,6 @@
 """Prometheus metrics for gRPC servers, named as go-grpc-prometheus names them so existing
 dashboards and alerts work unchanged."""
 
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 import grpc
@@ -13,7 +12,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from paneas.services.runtime.handlers import RpcOutcome, outcome_of, wrap_handler
+from paneas.services.runtime.handlers import Continuation, RpcOutcome, outcome_of, wrap_handler
 
 # From a millisecond (a cheap hop) to minutes (a long OCR job or transcription).
 LATENCY_BUCKETS = (
@@ -78,7 +77,7 @@ def split_method(full_method: str) -> tuple[str, str]:
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
