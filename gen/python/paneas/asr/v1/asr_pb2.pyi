@@ -81,6 +81,28 @@ class RecognizeResponse(_message.Message):
     model: str
     def __init__(self, text: _Optional[str] = ..., language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...
 
+class RecognizeStreamRequest(_message.Message):
+    __slots__ = ("config", "audio")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    config: RecognitionConfig
+    audio: bytes
+    def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[bytes] = ...) -> None: ...
+
+class RecognizeStreamResponse(_message.Message):
+    __slots__ = ("language", "language_probability", "duration_seconds", "model", "segment")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    language_probability: float
+    duration_seconds: float
+    model: str
+    segment: Segment
+    def __init__(self, language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., model: _Optional[str] = ..., segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
 class Segment(_message.Message):
     __slots__ = ("id", "text", "start_seconds", "end_seconds", "words", "avg_logprob", "no_speech_probability", "compression_ratio")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -41,6 +41,11 @@ class AsrServiceStub:
                 request_serializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeRequest.SerializeToString,
                 response_deserializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeResponse.FromString,
                 _registered_method=True)
+        self.RecognizeStream = channel.unary_stream(
+                '/paneas.asr.v1.AsrService/RecognizeStream',
+                request_serializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeStreamRequest.SerializeToString,
+                response_deserializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeStreamResponse.FromString,
+                _registered_method=True)
         self.StreamingRecognize = channel.stream_stream(
                 '/paneas.asr.v1.AsrService/StreamingRecognize',
                 request_serializer=paneas_dot_asr_dot_v1_dot_asr__pb2.StreamingRecognizeRequest.SerializeToString,
@@ -61,6 +66,14 @@ class AsrServiceServicer:
     def Recognize(self, request, context):
         """Recognize transcribes (or translates to English) one complete audio file in any
         container and codec the service can decode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecognizeStream(self, request, context):
+        """RecognizeStream is Recognize that sends each segment as soon as it is decoded: the
+        first response also carries the language and duration.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,6 +103,11 @@ def add_AsrServiceServicer_to_server(servicer, server):
                     servicer.Recognize,
                     request_deserializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeRequest.FromString,
                     response_serializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeResponse.SerializeToString,
+            ),
+            'RecognizeStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.RecognizeStream,
+                    request_deserializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeStreamRequest.FromString,
+                    response_serializer=paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeStreamResponse.SerializeToString,
             ),
             'StreamingRecognize': grpc.stream_stream_rpc_method_handler(
                     servicer.StreamingRecognize,
@@ -131,6 +149,33 @@ class AsrService:
             '/paneas.asr.v1.AsrService/Recognize',
             paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeRequest.SerializeToString,
             paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecognizeStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/paneas.asr.v1.AsrService/RecognizeStream',
+            paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeStreamRequest.SerializeToString,
+            paneas_dot_asr_dot_v1_dot_asr__pb2.RecognizeStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
