@@ -1,0 +1,44 @@
+"""ASR-specific Prometheus metrics (the runtime counts the RPCs themselves)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_RESULT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10)
+
+AUDIO_SECONDS = Counter(
+    "paneas_asr_audio_seconds_total",
+    "Seconds of audio processed, by RPC (recognize, stream, align).",
+    ["rpc"],
+)
+REAL_TIME_FACTOR = Histogram(
+    "paneas_asr_real_time_factor",
+    "Decode time divided by audio duration, per decode (below 1 is faster than real time).",
+    ["kind"],
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5),
+)
+ACTIVE_STREAMS = Gauge("paneas_asr_active_streams", "Live streams open now.")
+QUEUE_DEPTH = Gauge("paneas_asr_queue_depth", "Decodes waiting for a slot.")
+INTERIM_LATENCY = Histogram(
+    "paneas_asr_interim_latency_seconds",
+    "Time from the arrival of the audio that triggered an interim result to the result.",
+    buckets=_RESULT_BUCKETS,
+)
+FINAL_LATENCY = Histogram(
+    "paneas_asr_final_latency_seconds",
+    "Time from the arrival of the audio that ended an utterance to its final result.",
+    buckets=_RESULT_BUCKETS,
+)
+REJECTIONS = Counter(
+    "paneas_asr_rejections_total",
+    "Work refused with RESOURCE_EXHAUSTED, by reason (streams, queue).",
+    ["reason"],
+)
+SKIPPED_INTERIMS = Counter(
+    "paneas_asr_skipped_interims_total",
+    "Interim decodes skipped because newer audio or a final superseded them.",
+)
+SPECULATIONS = Counter(
+    "paneas_asr_speculative_finals_total",
+    "Final decodes started at a short pause, by outcome (used when the pause ended the "
+    "utterance, abandoned when speech went on).",
+    ["outcome"],
+)

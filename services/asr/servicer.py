@@ -1,0 +1,214 @@
+"""gRPC face of the ASR engine: paneas.asr.v1.AsrService."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+
+from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.services.asr import metrics
+from paneas.services.asr.alignment import Aligner
+from paneas.services.asr.audio import SAMPLE_RATE, decode_file
+from paneas.services.asr.engine import WhisperEngine
+from paneas.services.asr.errors import AsrError, InvalidRequest, Overloaded
+from paneas.services.asr.results import segment_message
+from paneas.services.asr.scheduler import DecodeScheduler, Priority
+from paneas.services.asr.settings import AsrSettings
+from paneas.services.asr.streaming import StreamConfig, StreamSession
+
+_DONE = object()
+
+
+class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
+    def __init__(
+        self, engine: WhisperEngine, scheduler: DecodeScheduler, settings: AsrSettings
+    ) -> None:
+        self._engine = engine
+        self._scheduler = scheduler
+        self._settings = settings
+
+    async def Recognize(
+        self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
+    ) -> asr_pb2.RecognizeResponse:
+        try:
+            response = asr_pb2.RecognizeResponse(model=self._engine.model_name)
+            async for step in self._recognize(request.config, request.audio):
+                if isinstance(step, asr_pb2.Segment):
+                    response.segments.append(step)
+                else:
+                    response.language = step.language
+                    response.language_probability = step.language_probability
+                    response.duration_seconds = step.duration_seconds
+            response.text = " ".join(s.text for s in response.segments if s.text)
+            return response
+        except AsrError as error:
+            await _abort(context, error)
+
+    async def RecognizeStream(
+        self, request: asr_pb2.RecognizeStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse]:
+        try:
+            first: asr_pb2.RecognizeStreamResponse | None = None
+            async for step in self._recognize(request.config, request.audio):
+                if isinstance(step, asr_pb2.Segment):
+                    if first is not None:
+                        first.segment.CopyFrom(step)
+                        yield first
+                        first = None
+                    else:
+                        yield asr_pb2.RecognizeStreamResponse(segment=step)
+                else:
+                    first = step
+            if first is not None:  # no speech at all: still say what was heard
+                yield first
+        except AsrError as error:
+            await _abort(context, error)
+
+    async def _recognize(
+        self, config: asr_pb2.RecognitionConfig, audio_bytes: bytes
+    ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse | asr_pb2.Segment]:
+        """Yields the header (language, duration) then each segment as it is decoded."""
+        options = self._engine.options_of(config)
+        audio = await asyncio.to_thread(decode_file, audio_bytes, self._settings.max_audio_seconds)
+        duration = audio.size / SAMPLE_RATE
+        scheduler = self._scheduler
+        async with scheduler.slot(Priority.BATCH):
+            started = time.perf_counter()
+            transcript = await scheduler.run(lambda: self._engine.transcribe_file(audio, options))
+            yield asr_pb2.RecognizeStreamResponse(
+                language=transcript.language,
+                language_probability=transcript.language_probability,
+                duration_seconds=duration,
+                model=self._engine.model_name,
+            )
+            segments = iter(transcript.segments)
+            index = 0
+            while (segment := await scheduler.run(lambda: _next(segments))) is not None:
+                yield segment_message(segment, index)
+                index += 1
+        metrics.AUDIO_SECONDS.labels(rpc="recognize").inc(duration)
+        metrics.REAL_TIME_FACTOR.labels(kind="batch").observe(
+            (time.perf_counter() - started) / duration
+        )
+
+    async def StreamingRecognize(
+        self,
+        request_iterator: AsyncIterator[asr_pb2.StreamingRecognizeRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[asr_pb2.StreamingRecognizeResponse]:
+        try:
+            config = await self._stream_config(request_iterator, context)
+            self._scheduler.admit_stream()
+        except AsrError as error:
+            await _abort(context, error)
+            return
+        session = StreamSession(self._engine, self._scheduler, config)
+        failure: list[AsrError] = []
+        pump = asyncio.create_task(self._pump(request_iterator, session, failure))
+        try:
+            while (response := await session.responses.get()) is not None:
+                yield response
+            if failure:
+                await _abort(context, failure[0])
+        finally:
+            # Normal end, error, or the client went away: free everything now.
+            pump.cancel()
+            session.cancel()
+            self._scheduler.release_stream()
+
+    async def _stream_config(
+        self,
+        request_iterator: AsyncIterator[asr_pb2.StreamingRecognizeRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> StreamConfig:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("streaming_request") != "streaming_config":
+            raise InvalidRequest(
+                "the first message of a stream must carry streaming_config; send the config, "
+                "then audio"
+            )
+        streaming = first.streaming_config
+        settings = self._settings
+        endpointing = streaming.endpointing
+        if endpointing.silence_duration_ms < 0 or endpointing.max_utterance_ms < 0:
+            raise InvalidRequest("endpointing durations must be positive (0 = default)")
+        session_id = streaming.session_id or _metadata(context, "x-session-id") or uuid.uuid4().hex
+        return StreamConfig(
+            options=self._engine.options_of(streaming.config),
+            session_id=session_id,
+            sample_rate=streaming.sample_rate_hertz or SAMPLE_RATE,
+            channels=streaming.audio_channel_count or 1,
+            float32=streaming.encoding == asr_pb2.AUDIO_ENCODING_PCM_F32LE,
+            interim_results=streaming.interim_results,
+            silence_ms=endpointing.silence_duration_ms or settings.silence_duration_ms,
+            max_utterance_ms=endpointing.max_utterance_ms or settings.max_utterance_ms,
+            interim_interval_ms=settings.interim_interval_ms,
+            vad_threshold=settings.vad_threshold,
+            max_chunk_bytes=settings.max_chunk_bytes,
+            max_stream_seconds=settings.max_stream_seconds,
+        )
+
+    async def _pump(
+        self,
+        request_iterator: AsyncIterator[asr_pb2.StreamingRecognizeRequest],
+        session: StreamSession,
+        failure: list[AsrError],
+    ) -> None:
+        """Feeds the client's audio to the session; on half-close or a bad message, every
+        utterance heard so far still gets its final result before the stream ends."""
+        try:
+            async for request in request_iterator:
+                if request.WhichOneof("streaming_request") != "audio":
+                    raise InvalidRequest(
+                        "streaming_config may only be sent once, as the first message; "
+                        "send audio after it"
+                    )
+                session.accept_audio(request.audio)
+            await session.finish()
+        except AsrError as error:
+            failure.append(error)
+            await session.drain()
+        session.responses.put_nowait(None)
+
+    async def Align(
+        self, request: asr_pb2.AlignRequest, context: grpc.aio.ServicerContext
+    ) -> asr_pb2.AlignResponse:
+        try:
+            if not request.transcript.strip():
+                raise InvalidRequest("the transcript is empty; send the text spoken in the audio")
+            self._engine.check_model(request.model)
+            language = self._engine.language_of(request.language)
+            audio = await asyncio.to_thread(
+                decode_file, request.audio, self._settings.max_audio_seconds
+            )
+            aligner = Aligner(self._engine.model)
+            async with self._scheduler.slot(Priority.BATCH):
+                if language is None:
+                    language = await self._scheduler.run(lambda: aligner.detect_language(audio))
+                response = await self._scheduler.run(
+                    lambda: aligner.align(audio, request.transcript, language)
+                )
+            metrics.AUDIO_SECONDS.labels(rpc="align").inc(response.duration_seconds)
+            return response
+        except AsrError as error:
+            await _abort(context, error)
+
+
+def _next(segments: Iterator):
+    return next(segments, None)
+
+
+def _metadata(context: grpc.aio.ServicerContext, key: str) -> str:
+    for name, value in context.invocation_metadata() or ():
+        if name == key:
+            return value
+    return ""
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: AsrError) -> None:
+    trailing = ()
+    if isinstance(error, Overloaded):
+        trailing = (("retry-after-ms", str(int(error.retry_after * 1000))),)
+    await context.abort(error.code, str(error), trailing_metadata=trailing)

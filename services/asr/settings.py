@@ -1,0 +1,51 @@
+"""ASR service settings, from `ASR_*` environment variables."""
+
+from typing import Literal
+
+from pydantic_settings import SettingsConfigDict
+
+from paneas.services.runtime.settings import ServerSettings
+
+
+class AsrSettings(ServerSettings):
+    model_config = SettingsConfigDict(env_prefix="ASR_", extra="ignore")
+
+    port: int = 50051
+    metrics_port: int = 9451
+    # Path to a CTranslate2 Whisper directory or a faster-whisper id ("large-v3",
+    # "Systran/faster-whisper-small", ...); "base" is the packaged model, the offline default.
+    model: str = "base"
+    # One process per device: run one instance per GPU with its own index.
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device_index: int = 0
+    # "default" picks int8 on CPU and float16 on GPU; any CTranslate2 type is accepted.
+    compute_type: str = "default"
+    # CTranslate2 intra-op threads per decode (0: all cores).
+    cpu_threads: int = 0
+    # Decodes that run at once (CTranslate2 workers); each gets a model replica's stream.
+    workers: int = 1
+    # Work waiting for a worker beyond which new work is refused with RESOURCE_EXHAUSTED.
+    max_queue: int = 8
+    # Live streams admitted at once; one more is refused with RESOURCE_EXHAUSTED.
+    max_streams: int = 8
+    # Seconds a refused caller is told to wait before retrying.
+    retry_after_seconds: float = 1.0
+    # Segments decoded together by the batched pipeline.
+    batch_size: int = 8
+    # Beam size when a request leaves it at 0.
+    beam_size: int = 5
+    # Longest file Recognize accepts, seconds.
+    max_audio_seconds: float = 4 * 3600
+    # Longest live stream, seconds.
+    max_stream_seconds: float = 4 * 3600
+    # Largest single streamed audio chunk, bytes.
+    max_chunk_bytes: int = 1024 * 1024
+    # Streaming endpointing defaults, milliseconds.
+    silence_duration_ms: int = 500
+    max_utterance_ms: int = 30_000
+    # New speech between interim results, milliseconds.
+    interim_interval_ms: int = 500
+    # Speech probability above which a VAD frame counts as speech.
+    vad_threshold: float = 0.5
+    # Audio decoded and transcribed once at start, so the first request pays no warm-up.
+    warmup: bool = True

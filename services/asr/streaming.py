@@ -1,0 +1,376 @@
+"""One live recognition stream: endpointing on the stream's own VAD, interim and final decodes.
+
+Audio is cut into utterances where the VAD hears `silence_ms` of silence (or at the maximum
+utterance length). Every utterance is decoded once, whole, for its final result: the same
+work a file gets, so the final text is as good as batch. While it grows, greedy interim
+decodes of the audio so far run every `interim_interval_ms` of new audio; they are dropped
+when newer audio or the final supersedes them, so a busy machine sheds interims, not finals.
+"""
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import structlog
+
+from paneas.asr.v1 import asr_pb2
+from paneas.services.asr import metrics
+from paneas.services.asr.audio import SAMPLE_RATE, PcmConverter
+from paneas.services.asr.engine import DecodeOptions, WhisperEngine
+from paneas.services.asr.errors import AudioTooLong, ChunkTooLarge, Overloaded
+from paneas.services.asr.results import words_of
+from paneas.services.asr.scheduler import DecodeScheduler, Priority
+from paneas.services.asr.vad import FRAME_SAMPLES, StreamingVad
+
+log = structlog.get_logger()
+
+_FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+# Audio kept from before the VAD fires, so the first syllable is not clipped.
+_PREROLL_FRAMES = 10
+# Consecutive speech frames needed to open an utterance (filters clicks).
+_ONSET_FRAMES = 2
+# Silence kept after the last speech frame when an utterance is decoded.
+_TAIL_FRAMES = 6
+_HYSTERESIS = 0.15
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    options: DecodeOptions
+    session_id: str
+    sample_rate: int
+    channels: int
+    float32: bool
+    interim_results: bool
+    silence_ms: int
+    max_utterance_ms: int
+    interim_interval_ms: int
+    vad_threshold: float
+    max_chunk_bytes: int
+    max_stream_seconds: float
+
+
+@dataclass
+class _Utterance:
+    index: int
+    start_sample: int
+    frames: list[np.ndarray] = field(default_factory=list)
+    silence_frames: int = 0
+    samples_at_last_interim: int = 0
+    interims_sent: int = 0
+    last_interim_words: list[str] = field(default_factory=list)
+    # A final decode started at the first pause, in case the pause ends the utterance.
+    speculation: asyncio.Task | None = None
+
+    @property
+    def samples(self) -> int:
+        return len(self.frames) * FRAME_SAMPLES
+
+    def audio(self, drop_last: int = 0) -> np.ndarray:
+        frames = self.frames[: len(self.frames) - drop_last] if drop_last else self.frames
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class _DecodeJob:
+    utterance: _Utterance
+    audio: np.ndarray
+    # When the audio that asked for this decode arrived (perf_counter), for latency metrics.
+    arrived_at: float
+    speculation: asyncio.Task | None = None
+
+
+class StreamSession:
+    """Feed it audio with `accept_audio`, read `responses` until None, `finish` on half-close,
+    `cancel` when the client leaves."""
+
+    def __init__(
+        self, engine: WhisperEngine, scheduler: DecodeScheduler, config: StreamConfig
+    ) -> None:
+        self._engine = engine
+        self._scheduler = scheduler
+        self._config = config
+        self.responses: asyncio.Queue[asr_pb2.StreamingRecognizeResponse | None] = asyncio.Queue()
+        self._converter = PcmConverter(config.sample_rate, config.channels, config.float32)
+        self._vad = StreamingVad()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._frames_seen = 0
+        self._samples_received = 0
+        self._preroll: deque[np.ndarray] = deque(maxlen=_PREROLL_FRAMES)
+        self._onset = 0
+        self._utterance: _Utterance | None = None
+        self._next_index = 0
+        self._finals: deque[_DecodeJob] = deque()
+        self._interim: _DecodeJob | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._transcripts: list[str] = []
+        self._word_count = 0
+        # Interims reuse the language the last final found, skipping detection.
+        self._language = config.options.language
+        # Called with each final transcript; the LLM insights hook.
+        self.on_final: list[Callable[[asr_pb2.StreamingRecognitionResult], None]] = []
+        self._decoder = asyncio.create_task(self._decode_loop(), name="asr-stream-decoder")
+
+    @property
+    def audio_seconds(self) -> float:
+        return self._samples_received / SAMPLE_RATE
+
+    def accept_audio(self, chunk: bytes) -> None:
+        arrived_at = time.perf_counter()
+        if len(chunk) > self._config.max_chunk_bytes:
+            raise ChunkTooLarge(
+                f"an audio chunk of {len(chunk)} bytes is over the {self._config.max_chunk_bytes}"
+                " byte limit; send smaller chunks (100 ms of audio is typical)"
+            )
+        samples = self._converter.convert(chunk)
+        self._consume(samples, arrived_at)
+
+    def _consume(self, samples: np.ndarray, arrived_at: float) -> None:
+        self._samples_received += samples.size
+        metrics.AUDIO_SECONDS.labels(rpc="stream").inc(samples.size / SAMPLE_RATE)
+        if self.audio_seconds > self._config.max_stream_seconds:
+            raise AudioTooLong(
+                f"the stream passed its {self._config.max_stream_seconds:.0f} s limit; "
+                "open a new stream to go on"
+            )
+        probabilities = self._vad.process(samples)
+        audio = np.concatenate([self._pending, samples])
+        count = probabilities.size
+        self._pending = audio[count * FRAME_SAMPLES :]
+        for i, probability in enumerate(probabilities):
+            frame = audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+            self._on_frame(frame, float(probability), arrived_at)
+
+    def _on_frame(self, frame: np.ndarray, probability: float, arrived_at: float) -> None:
+        position = self._frames_seen * FRAME_SAMPLES
+        self._frames_seen += 1
+        config = self._config
+        utterance = self._utterance
+        if utterance is None:
+            self._preroll.append(frame)
+            self._onset = self._onset + 1 if probability >= config.vad_threshold else 0
+            if self._onset >= _ONSET_FRAMES:
+                self._open_utterance(position + FRAME_SAMPLES - len(self._preroll) * FRAME_SAMPLES)
+                self._emit_event(
+                    asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
+                    (position - (_ONSET_FRAMES - 1) * FRAME_SAMPLES) / SAMPLE_RATE,
+                )
+            return
+        utterance.frames.append(frame)
+        if probability >= config.vad_threshold:
+            utterance.silence_frames = 0
+            self._abandon_speculation(utterance)
+        elif probability < config.vad_threshold - _HYSTERESIS:
+            utterance.silence_frames += 1
+            if utterance.silence_frames == _TAIL_FRAMES and utterance.speculation is None:
+                self._speculate(utterance)
+        if utterance.silence_frames * _FRAME_SECONDS * 1000 >= config.silence_ms:
+            self._end_utterance(arrived_at)
+        elif utterance.samples >= config.max_utterance_ms * SAMPLE_RATE // 1000:
+            # Forced cut: the next utterance starts with the very next frame.
+            self._end_utterance(arrived_at, forced=True)
+        elif (
+            config.interim_results
+            and utterance.samples - utterance.samples_at_last_interim
+            >= config.interim_interval_ms * SAMPLE_RATE // 1000
+        ):
+            utterance.samples_at_last_interim = utterance.samples
+            if self._interim is not None:
+                metrics.SKIPPED_INTERIMS.inc()
+            self._interim = _DecodeJob(utterance, utterance.audio(), arrived_at)
+            self._wake.set()
+
+    def _speculate(self, utterance: _Utterance) -> None:
+        """Starts the final decode at the first short pause. The audio it decodes is exactly
+        what the final would decode if the pause ends the utterance (trailing silence beyond
+        the kept tail is dropped), so waiting out `silence_ms` costs no extra latency."""
+        if self._config.silence_ms <= _TAIL_FRAMES * _FRAME_SECONDS * 1000:
+            return
+        audio = utterance.audio()
+        utterance.speculation = asyncio.create_task(self._decode_final(audio))
+
+    def _abandon_speculation(self, utterance: _Utterance) -> None:
+        if utterance.speculation is not None:
+            utterance.speculation.cancel()
+            utterance.speculation = None
+            metrics.SPECULATIONS.labels(outcome="abandoned").inc()
+
+    async def _decode_final(self, audio: np.ndarray):
+        options = self._config.options
+        async with self._scheduler.slot(Priority.FINAL):
+            return await self._scheduler.run(
+                lambda: self._engine.transcribe_utterance(audio, options, interim=False)
+            )
+
+    def _open_utterance(self, start_sample: int) -> None:
+        self._utterance = _Utterance(self._next_index, max(0, start_sample))
+        self._utterance.frames.extend(self._preroll)
+        self._next_index += 1
+        self._preroll.clear()
+        self._onset = 0
+
+    def _end_utterance(self, arrived_at: float, forced: bool = False) -> None:
+        utterance = self._utterance
+        trailing = max(0, utterance.silence_frames - _TAIL_FRAMES)
+        speech_end = utterance.start_sample + (len(utterance.frames) - utterance.silence_frames) * (
+            FRAME_SAMPLES
+        )
+        speculation = None
+        if not forced and utterance.speculation is not None:
+            speculation = utterance.speculation
+            metrics.SPECULATIONS.labels(outcome="used").inc()
+        else:
+            self._abandon_speculation(utterance)
+        audio = utterance.audio(drop_last=trailing)
+        self._finals.append(_DecodeJob(utterance, audio, arrived_at, speculation))
+        self._utterance = None
+        self._wake.set()
+        if forced:
+            self._open_utterance(utterance.start_sample + utterance.samples)
+        else:
+            self._emit_event(asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED, speech_end / SAMPLE_RATE)
+
+    async def finish(self) -> None:
+        """The client half-closed: finalise what is open, wait for every final, summarise."""
+        tail = self._converter.flush()
+        if tail.size:
+            self._consume(tail, time.perf_counter())
+        await self.drain()
+        summary = asr_pb2.StreamSummary(
+            transcript=" ".join(text for text in self._transcripts if text),
+            audio_seconds=self.audio_seconds,
+            utterance_count=len(self._transcripts),
+            word_count=self._word_count,
+        )
+        self._send(asr_pb2.StreamingRecognizeResponse(summary=summary))
+
+    async def drain(self) -> None:
+        """Finalises the open utterance and waits until every final result is out."""
+        if self._utterance is not None:
+            if self._pending.size:
+                self._utterance.frames.append(self._pending)
+                self._pending = np.zeros(0, dtype=np.float32)
+            self._utterance.silence_frames = 0
+            self._end_utterance(time.perf_counter())
+        self._closing = True
+        self._wake.set()
+        await self._decoder
+
+    def cancel(self) -> None:
+        self._decoder.cancel()
+        for job in self._finals:
+            if job.speculation is not None:
+                job.speculation.cancel()
+        if self._utterance is not None:
+            self._abandon_speculation(self._utterance)
+
+    async def _decode_loop(self) -> None:
+        while True:
+            if self._finals:
+                await self._finalize(self._finals.popleft())
+            elif self._interim is not None:
+                job, self._interim = self._interim, None
+                await self._interim_result(job)
+            elif self._closing:
+                return
+            else:
+                self._wake.clear()
+                await self._wake.wait()
+
+    async def _finalize(self, job: _DecodeJob) -> None:
+        utterance = job.utterance
+        options = self._config.options
+        if job.speculation is not None:
+            segments, info = await job.speculation
+        else:
+            segments, info = await self._decode_final(job.audio)
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        if not text and not utterance.interims_sent:
+            return  # the VAD heard something that was not words
+        if options.language is None:
+            self._language = info.language
+        offset = utterance.start_sample / SAMPLE_RATE
+        words = words_of(segments, offset)
+        result = asr_pb2.StreamingRecognitionResult(
+            transcript=text,
+            is_final=True,
+            stability=1.0,
+            utterance_index=utterance.index,
+            start_seconds=offset,
+            end_seconds=offset + job.audio.size / SAMPLE_RATE,
+            words=words,
+            language=info.language,
+        )
+        if text:
+            self._transcripts.append(text)
+            self._word_count += len(words) if words else len(text.split())
+        metrics.FINAL_LATENCY.observe(time.perf_counter() - job.arrived_at)
+        self._send(asr_pb2.StreamingRecognizeResponse(results=[result]))
+        for hook in self.on_final:
+            hook(result)
+
+    async def _interim_result(self, job: _DecodeJob) -> None:
+        utterance = job.utterance
+        if self._superseded(job):
+            metrics.SKIPPED_INTERIMS.inc()
+            return
+        options = replace(self._config.options, language=self._language)
+        try:
+            async with self._scheduler.slot(Priority.INTERIM):
+                if self._superseded(job):
+                    metrics.SKIPPED_INTERIMS.inc()
+                    return
+                segments, info = await self._scheduler.run(
+                    lambda: self._engine.transcribe_utterance(job.audio, options, interim=True)
+                )
+        except Overloaded:
+            metrics.SKIPPED_INTERIMS.inc()
+            return
+        if self._utterance is not job.utterance:
+            # The final is on its way; an older hypothesis would only flicker.
+            metrics.SKIPPED_INTERIMS.inc()
+            return
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        if not text:
+            return
+        words = text.split()
+        stability = _stable_prefix(utterance.last_interim_words, words) / len(words)
+        utterance.last_interim_words = words
+        utterance.interims_sent += 1
+        offset = utterance.start_sample / SAMPLE_RATE
+        result = asr_pb2.StreamingRecognitionResult(
+            transcript=text,
+            is_final=False,
+            stability=stability,
+            utterance_index=utterance.index,
+            start_seconds=offset,
+            end_seconds=offset + job.audio.size / SAMPLE_RATE,
+            language=info.language,
+        )
+        metrics.INTERIM_LATENCY.observe(time.perf_counter() - job.arrived_at)
+        self._send(asr_pb2.StreamingRecognizeResponse(results=[result]))
+
+    def _superseded(self, job: _DecodeJob) -> bool:
+        """A final for this utterance is queued or done, or newer audio asked for an interim."""
+        return self._utterance is not job.utterance or self._interim is not None
+
+    def _emit_event(self, kind: asr_pb2.SpeechEventType, offset: float) -> None:
+        event = asr_pb2.SpeechEvent(type=kind, offset_seconds=max(0.0, offset))
+        self._send(asr_pb2.StreamingRecognizeResponse(speech_event=event))
+
+    def _send(self, response: asr_pb2.StreamingRecognizeResponse) -> None:
+        response.session_id = self._config.session_id
+        self.responses.put_nowait(response)
+
+
+def _stable_prefix(previous: list[str], current: list[str]) -> int:
+    stable = 0
+    for before, now in zip(previous, current, strict=False):
+        if before.strip(".,!?").lower() != now.strip(".,!?").lower():
+            break
+        stable += 1
+    return stable
