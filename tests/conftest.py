@@ -23,6 +23,13 @@ class RunningOcr:
 
 
 @dataclass
+class RunningAsr:
+    target: str
+    metrics_url: str
+    process: ServiceProcess
+
+
+@dataclass
 class RunningGateway:
     url: str
     process: ServiceProcess
@@ -73,6 +80,31 @@ def ocr_channel(ocr_service):
         yield channel
 
 
+@pytest.fixture(scope="session")
+def asr_service(api_token, tmp_path_factory) -> RunningAsr:
+    """One real ASR service on the packaged Whisper base; loaded once for the whole suite."""
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "API_TOKENS": api_token,
+        "ASR_PORT": str(port),
+        "ASR_METRICS_PORT": str(metrics_port),
+        "ASR_MAX_STREAMS": "4",
+        "ASR_MAX_QUEUE": "4",
+    }
+    log = tmp_path_factory.mktemp("asr") / "asr.log"
+    service = ServiceProcess("paneas.services.asr", env, log)
+    target = f"127.0.0.1:{port}"
+    wait_until(lambda: grpc_serving(target), "ASR service", service.process, timeout=120)
+    yield RunningAsr(target, f"http://127.0.0.1:{metrics_port}/metrics", service)
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+async def asr_channel(asr_service):
+    async with grpc.aio.insecure_channel(asr_service.target) as channel:
+        yield channel
+
+
 def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) -> RunningGateway:
     port = free_port()
     env = {
@@ -98,12 +130,15 @@ def otlp_env(collector) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def gateway(api_token, ocr_service, otlp_collector, tmp_path_factory) -> RunningGateway:
+def gateway(
+    api_token, ocr_service, asr_service, otlp_collector, tmp_path_factory
+) -> RunningGateway:
     running = start_gateway(
         api_token,
         ocr_service.target,
         tmp_path_factory.mktemp("gateway"),
         GATEWAY_MAX_BODY_BYTES=str(8 * 1024 * 1024),
+        GATEWAY_ASR_TARGET=asr_service.target,
         **otlp_env(otlp_collector),
     )
     yield running

@@ -187,8 +187,11 @@ class WhisperEngine:
             beam_size=options.beam_size,
         )
         if options.vad_filter or duration < 30:
+            # With timestamp tokens Whisper decodes a full 30 s chunk to its end; without
+            # them (the pipeline's default) it can stop early and drop whole sentences.
             segments, info = self._pipeline.transcribe(
                 audio,
+                without_timestamps=False,
                 vad_filter=options.vad_filter,
                 temperature=options.temperature,
                 batch_size=self._settings.batch_size,

@@ -65,7 +65,8 @@ class DecodeScheduler:
     async def slot(self, priority: Priority) -> AsyncIterator[None]:
         """Holds one decode slot. Finals are always admitted: their stream was admitted,
         and dropping them would lose speech."""
-        if priority is not Priority.FINAL and len(self._waiters) >= self._max_waiting:
+        full = self._free == 0 and len(self._waiters) >= self._max_waiting
+        if priority is not Priority.FINAL and full:
             metrics.REJECTIONS.labels(reason="queue").inc()
             raise Overloaded(
                 f"the speech recogniser is busy ({len(self._waiters)} requests waiting); "
