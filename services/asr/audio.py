@@ -57,6 +57,16 @@ def decode_file(data: bytes, max_seconds: float) -> np.ndarray:
     return np.concatenate(pieces).astype(np.float32, copy=False)
 
 
+def check_pcm_format(sample_rate: int, channels: int) -> None:
+    if not MIN_STREAM_RATE <= sample_rate <= MAX_STREAM_RATE:
+        raise InvalidAudio(
+            f"sample_rate_hertz {sample_rate} is out of range: send audio sampled at "
+            f"{MIN_STREAM_RATE}-{MAX_STREAM_RATE} Hz (16000 is native)"
+        )
+    if not 1 <= channels <= 8:
+        raise InvalidAudio(f"audio_channel_count {channels} is out of range (1-8)")
+
+
 class PcmConverter:
     """Turns raw interleaved PCM chunks of any size into 16 kHz mono float32.
 
@@ -65,13 +75,7 @@ class PcmConverter:
     """
 
     def __init__(self, sample_rate: int, channels: int, float32: bool) -> None:
-        if not MIN_STREAM_RATE <= sample_rate <= MAX_STREAM_RATE:
-            raise InvalidAudio(
-                f"sample_rate_hertz {sample_rate} is out of range: send audio sampled at "
-                f"{MIN_STREAM_RATE}-{MAX_STREAM_RATE} Hz (16000 is native)"
-            )
-        if not 1 <= channels <= 8:
-            raise InvalidAudio(f"audio_channel_count {channels} is out of range (1-8)")
+        check_pcm_format(sample_rate, channels)
         self.sample_rate = sample_rate
         self._channels = channels
         self._dtype = np.dtype("<f4") if float32 else np.dtype("<i2")

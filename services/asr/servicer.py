@@ -10,7 +10,7 @@ import grpc
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr import metrics
 from paneas.services.asr.alignment import Aligner
-from paneas.services.asr.audio import SAMPLE_RATE, decode_file
+from paneas.services.asr.audio import SAMPLE_RATE, check_pcm_format, decode_file
 from paneas.services.asr.engine import WhisperEngine
 from paneas.services.asr.errors import AsrError, InvalidRequest, Overloaded
 from paneas.services.asr.results import segment_message
@@ -134,12 +134,15 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         endpointing = streaming.endpointing
         if endpointing.silence_duration_ms < 0 or endpointing.max_utterance_ms < 0:
             raise InvalidRequest("endpointing durations must be positive (0 = default)")
+        sample_rate = streaming.sample_rate_hertz or SAMPLE_RATE
+        channels = streaming.audio_channel_count or 1
+        check_pcm_format(sample_rate, channels)
         session_id = streaming.session_id or _metadata(context, "x-session-id") or uuid.uuid4().hex
         return StreamConfig(
             options=self._engine.options_of(streaming.config),
             session_id=session_id,
-            sample_rate=streaming.sample_rate_hertz or SAMPLE_RATE,
-            channels=streaming.audio_channel_count or 1,
+            sample_rate=sample_rate,
+            channels=channels,
             float32=streaming.encoding == asr_pb2.AUDIO_ENCODING_PCM_F32LE,
             interim_results=streaming.interim_results,
             silence_ms=endpointing.silence_duration_ms or settings.silence_duration_ms,

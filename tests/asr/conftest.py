@@ -53,7 +53,7 @@ def pcm16_of(name: str) -> bytes:
 
 def streaming_config(**overrides) -> asr_pb2.StreamingRecognizeRequest:
     config = asr_pb2.StreamingRecognitionConfig(
-        sample_rate_hertz=16000, interim_results=True, **overrides
+        **({"sample_rate_hertz": 16000, "interim_results": True} | overrides)
     )
     return asr_pb2.StreamingRecognizeRequest(streaming_config=config)
 
