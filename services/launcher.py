@@ -19,6 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.gateway.settings import GatewaySettings
+from paneas.services.asr.settings import AsrSettings
 from paneas.services.ocr.settings import OcrSettings
 from paneas.services.runtime.settings import RuntimeSettings
 
@@ -64,11 +65,18 @@ def http_health_probe(url: str) -> Callable[[], Awaitable[bool]]:
     return probe
 
 
+def _metrics_line(settings) -> list[str]:
+    if not settings.metrics_port:
+        return []
+    return [f"metrics http://{settings.host}:{settings.metrics_port}/metrics"]
+
+
 def stack_components(env: dict[str, str]) -> list[Component]:
     """The processes of the stack; fills in `env` so each finds the others."""
-    ocr = OcrSettings()
+    ocr, asr = OcrSettings(), AsrSettings()
     env.setdefault("GATEWAY_OCR_TARGET", f"{ocr.host}:{ocr.port}")
-    gateway = GatewaySettings(ocr_target=env["GATEWAY_OCR_TARGET"])
+    env.setdefault("GATEWAY_ASR_TARGET", f"{asr.host}:{asr.port}")
+    gateway = GatewaySettings()
     gateway_url = f"http://{gateway.host}:{gateway.port}"
     return [
         Component(
@@ -76,7 +84,19 @@ def stack_components(env: dict[str, str]) -> list[Component]:
             "paneas.services.ocr",
             f"grpc://{ocr.host}:{ocr.port}",
             grpc_health_probe(ocr.host, ocr.port),
-            [f"metrics http://{ocr.host}:{ocr.metrics_port}/metrics"] if ocr.metrics_port else [],
+            _metrics_line(ocr),
+        ),
+        Component(
+            "asr",
+            "paneas.services.asr",
+            f"grpc://{asr.host}:{asr.port}",
+            grpc_health_probe(asr.host, asr.port),
+            [f"model {asr.model} on {asr.device}"]
+            + (
+                [f"metrics http://{asr.host}:{asr.metrics_port}/metrics"]
+                if asr.metrics_port
+                else []
+            ),
         ),
         Component(
             "gateway",

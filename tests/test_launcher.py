@@ -18,6 +18,9 @@ def test_launcher_starts_serves_and_stops(tmp_path):
         "OCR_PORT": str(free_port()),
         "OCR_METRICS_PORT": str(free_port()),
         "OCR_ENGINES": "tesseract",
+        "ASR_PORT": str(free_port()),
+        "ASR_METRICS_PORT": str(free_port()),
+        "ASR_WARMUP": "false",
         "GATEWAY_PORT": str(gateway_port),
         "PYTHONUNBUFFERED": "1",
     }
@@ -43,9 +46,11 @@ def test_launcher_starts_serves_and_stops(tmp_path):
             assert "generated for this run" in token_line
 
             url = f"http://127.0.0.1:{gateway_port}"
-            assert httpx.get(f"{url}/api/v1/health").json()["backends"]["ocr"]["status"] == (
-                "SERVING"
-            )
+            backends = httpx.get(f"{url}/api/v1/health").json()["backends"]
+            assert {name: backend["status"] for name, backend in backends.items()} == {
+                "ocr": "SERVING",
+                "asr": "SERVING",
+            }
             engines = httpx.post(
                 f"{url}/api/v1/ocr",
                 headers={"Authorization": "Bearer wrong"},
