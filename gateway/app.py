@@ -1,5 +1,6 @@
 """The gateway's FastAPI application factory."""
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,11 +10,12 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from paneas.gateway.analytics import install_analytics
+from paneas.gateway.asr.tickets import TicketBook
 from paneas.gateway.backends import Backends
 from paneas.gateway.body_limit import BodySizeLimitMiddleware
 from paneas.gateway.errors import install_error_handlers
 from paneas.gateway.rate_limit import install_rate_limiting
-from paneas.gateway.routers import health, metrics, ocr
+from paneas.gateway.routers import asr, asr_stream, health, metrics, ocr, openai_audio
 from paneas.gateway.settings import GatewaySettings
 from paneas.gateway.telemetry import RequestTelemetryMiddleware
 from paneas.gateway.transcoding.routes import install_transcoded_routes
@@ -47,7 +49,16 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(ocr.router)
+    # A service whose target is empty is not deployed: its routes are not offered.
+    if settings.ocr_target:
+        app.include_router(ocr.router)
+    if settings.asr_target:
+        # Replicas must share GATEWAY_TICKET_SECRET for a ticket to work on any of them.
+        secret = settings.ticket_secret.encode() or secrets.token_bytes(32)
+        app.state.tickets = TicketBook(secret, settings.ticket_ttl_seconds)
+        app.include_router(openai_audio.router)
+        app.include_router(asr.router)
+        app.include_router(asr_stream.router)
     install_transcoded_routes(app, settings)
 
     # Middleware: each one added wraps all added before it, so the last added runs first.

@@ -3,6 +3,7 @@
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from paneas.asr.v1 import asr_pb2_grpc
 from paneas.gateway.grpc_client import client_interceptors
 from paneas.gateway.settings import GatewaySettings
 from paneas.ocr.v1 import ocr_pb2_grpc
@@ -31,6 +32,9 @@ class Backends:
         }
         self.ocr = (
             ocr_pb2_grpc.OcrServiceStub(self.channels["ocr"]) if "ocr" in self.channels else None
+        )
+        self.asr = (
+            asr_pb2_grpc.AsrServiceStub(self.channels["asr"]) if "asr" in self.channels else None
         )
 
     async def health(self, deadline_seconds: float) -> dict[str, dict[str, str]]:

@@ -3,7 +3,7 @@
 import grpc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paneas.gateway.errors import status_response
+from paneas.gateway.errors import error_response
 
 
 class BodyTooLarge(Exception):
@@ -15,8 +15,9 @@ class BodySizeLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _refusal(self) -> object:
-        return status_response(
+    def _refusal(self, path: str) -> object:
+        return error_response(
+            path,
             413,
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             f"request body is larger than the limit of {self.max_bytes} bytes "
@@ -29,7 +30,7 @@ class BodySizeLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refusal()(scope, receive, send)
+            await self._refusal(scope["path"])(scope, receive, send)
             return
         received = 0
         response_started = False
@@ -52,4 +53,4 @@ class BodySizeLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._refusal()(scope, receive, send)
+                await self._refusal(scope["path"])(scope, receive, send)

@@ -1,10 +1,20 @@
-"""gRPC status -> HTTP, as grpc-gateway maps them, with a google.rpc.Status JSON body."""
+"""gRPC status -> HTTP, as grpc-gateway maps them.
+
+The body is a google.rpc.Status `{"code", "message", "details"}`, except on the
+OpenAI-compatible routes (`/v1/...`), whose clients expect OpenAI's
+`{"error": {"message", "type", "param", "code"}}`: `error_response` is the one place that
+chooses, and every refusal (handlers, body limit, rate limiter) goes through it.
+"""
+
+import math
 
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from paneas.gateway.openai.errors import OpenAIError, is_openai_path, openai_error_response
 
 # grpc-gateway runtime.HTTPStatusFromCode.
 HTTP_STATUS_BY_CODE: dict[grpc.StatusCode, int] = {
@@ -43,6 +53,12 @@ _CODE_BY_HTTP_STATUS = {
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
+# Trailing metadata in which a service says how long a refused caller should wait:
+# milliseconds (what the Paneas services send) or seconds.
+_RETRY_AFTER_METADATA = {"retry-after-ms": 0.001, "retry-after": 1.0}
+# Retry-After of a RESOURCE_EXHAUSTED whose service named no delay, seconds.
+_DEFAULT_RETRY_AFTER = 1
+
 
 def status_body(code: grpc.StatusCode, message: str) -> dict:
     return {"code": code.value[0], "message": message, "details": []}
@@ -54,27 +70,91 @@ def status_response(
     return JSONResponse(status_body(code, message), status_code=http_status, headers=headers)
 
 
-async def _grpc_error(_request: Request, error: grpc.aio.AioRpcError) -> JSONResponse:
+def error_response(
+    path: str,
+    http_status: int,
+    code: grpc.StatusCode,
+    message: str,
+    headers: dict | None = None,
+    *,
+    param: str | None = None,
+) -> JSONResponse:
+    """The error body the route at `path` speaks: OpenAI's on `/v1/`, google.rpc.Status
+    elsewhere."""
+    if is_openai_path(path):
+        return openai_error_response(http_status, message, param=param, headers=headers)
+    return status_response(http_status, code, message, headers)
+
+
+def grpc_error_message(error: grpc.aio.AioRpcError) -> str:
     code = error.code()
     message = error.details() or code.name
     if code is grpc.StatusCode.UNAVAILABLE and "connect" in message.lower():
         message = f"backend service unreachable: {message}"
-    return status_response(HTTP_STATUS_BY_CODE.get(code, 500), code, message)
+    return message
 
 
-async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
+def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:
+    """For RESOURCE_EXHAUSTED, the wait the service asked for (whole seconds, at least 1)."""
+    if error.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    for key, value in error.trailing_metadata() or ():
+        if key in _RETRY_AFTER_METADATA:
+            try:
+                return max(1, math.ceil(float(value) * _RETRY_AFTER_METADATA[key]))
+            except (TypeError, ValueError):
+                break
+    return _DEFAULT_RETRY_AFTER
+
+
+def grpc_error_response(path: str, error: grpc.aio.AioRpcError) -> JSONResponse:
+    code = error.code()
+    retry_after = retry_after_seconds(error)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return error_response(
+        path, HTTP_STATUS_BY_CODE.get(code, 500), code, grpc_error_message(error), headers
     )
-    return status_response(400, grpc.StatusCode.INVALID_ARGUMENT, problems)
 
 
-async def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
+async def _grpc_error(request: Request, error: grpc.aio.AioRpcError) -> JSONResponse:
+    return grpc_error_response(request.url.path, error)
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = error.errors()
+    message = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in problems
+    )
+    # OpenAI names the first offending parameter: ("body", "timestamp_granularities[]", 0)
+    # -> "timestamp_granularities".
+    location = problems[0]["loc"] if problems else ()
+    param = str(location[1]).removesuffix("[]") if len(location) > 1 else None
+    return error_response(
+        request.url.path, 400, grpc.StatusCode.INVALID_ARGUMENT, message, param=param
+    )
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     code = _CODE_BY_HTTP_STATUS.get(error.status_code, grpc.StatusCode.UNKNOWN)
-    return status_response(error.status_code, code, str(error.detail), error.headers)
+    return error_response(
+        request.url.path, error.status_code, code, str(error.detail), error.headers
+    )
+
+
+async def _openai_error(_request: Request, error: OpenAIError) -> JSONResponse:
+    return error.response()
+
+
+async def _unexpected_error(request: Request, _error: Exception) -> JSONResponse:
+    # Starlette re-raises the exception after this answer, so the server still logs it.
+    return error_response(
+        request.url.path, 500, grpc.StatusCode.INTERNAL, "internal error in the gateway"
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(grpc.aio.AioRpcError, _grpc_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(OpenAIError, _openai_error)
+    app.add_exception_handler(Exception, _unexpected_error)

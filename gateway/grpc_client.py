@@ -53,6 +53,18 @@ class _UnaryStreamMetrics(grpc.aio.UnaryStreamClientInterceptor):
         return call
 
 
+class _StreamStreamMetrics(grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        call = await continuation(client_call_details, request_iterator)
+        call.add_done_callback(_observer(client_call_details.method))
+        return call
+
+
 def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
     # Tracing first so the metrics interceptor's call runs inside the client span.
-    return [*aio_client_interceptors(), _UnaryUnaryMetrics(), _UnaryStreamMetrics()]
+    return [
+        *aio_client_interceptors(),
+        _UnaryUnaryMetrics(),
+        _UnaryStreamMetrics(),
+        _StreamStreamMetrics(),
+    ]

@@ -2,7 +2,7 @@
 
 import re
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 GRPC_METADATA_PREFIX = "grpc-metadata-"
 # Forwarded as they are (lower-case names are the gRPC convention).
@@ -12,7 +12,8 @@ _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
 _UNIT_SECONDS = {"H": 3600, "M": 60, "S": 1, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
-def grpc_metadata(request: Request) -> tuple[tuple[str, str], ...]:
+def grpc_metadata(request: HTTPConnection) -> tuple[tuple[str, str], ...]:
+    """For HTTP requests and WebSockets alike."""
     metadata = [(name, request.headers[name]) for name in _PERMANENT if name in request.headers]
     # The telemetry middleware accepted the client's X-Request-ID or made one.
     request_id = getattr(request.state, "request_id", None) or request.headers.get("x-request-id")

@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paneas.services.runtime.settings import CommaSeparated
@@ -18,15 +19,33 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = 50 * 1024 * 1024
     # gRPC targets of the services (host:port); an empty target means "not deployed".
     ocr_target: str = "127.0.0.1:50053"
-    asr_target: str = ""
+    asr_target: str = "127.0.0.1:50051"
     llm_target: str = ""
     tts_target: str = ""
     # Deadline for an OCR call, seconds.
     ocr_timeout_seconds: float = 300.0
+    # Deadline for a file transcription, translation or alignment, seconds (long files).
+    asr_timeout_seconds: float = 600.0
     # Deadline of other calls when the client sends no Grpc-Timeout header, seconds.
     default_timeout_seconds: float = 120.0
     # Deadline for each backend health check, seconds.
     health_timeout_seconds: float = 2.0
+    # OpenAI model names that mean "the ASR service's default model" on /v1/audio/*; any
+    # other `model` is passed to the service as a model name or path.
+    asr_model_aliases: Annotated[list[str], *CommaSeparated] = [
+        "whisper-1",
+        "gpt-4o-transcribe",
+        "gpt-4o-mini-transcribe",
+    ]
+    # Key that signs WebSocket tickets (POST /api/v1/asr/stream/tickets). Empty: a random
+    # key per process, so a ticket only works on the replica that issued it; replicas behind
+    # one load balancer need the same secret.
+    ticket_secret: str = Field("", repr=False)
+    # How long a WebSocket ticket stays valid, seconds.
+    ticket_ttl_seconds: PositiveFloat = 60.0
+    # Audio frames of one live stream waiting for the ASR service before the gateway stops
+    # reading the WebSocket (backpressure: TCP then slows the client down).
+    asr_stream_buffer_frames: PositiveInt = 32
 
     def targets(self) -> dict[str, str]:
         return {
@@ -37,4 +56,7 @@ class GatewaySettings(BaseSettings):
         }
 
     def timeout_for(self, backend: str) -> float:
-        return self.ocr_timeout_seconds if backend == "ocr" else self.default_timeout_seconds
+        return {
+            "ocr": self.ocr_timeout_seconds,
+            "asr": self.asr_timeout_seconds,
+        }.get(backend, self.default_timeout_seconds)

@@ -34,9 +34,24 @@ def _ocr_recognize(usage: Usage, response: Message) -> None:
     usage.characters = len(response.text)
 
 
+def _asr_transcript(usage: Usage, response: Message) -> None:
+    # RecognizeResponse, and RecognizeStream's first message (later ones leave these unset).
+    if response.duration_seconds:
+        usage.audio_seconds = response.duration_seconds
+    if response.model:
+        usage.model = response.model
+
+
+def _asr_align(usage: Usage, response: Message) -> None:
+    usage.audio_seconds = response.duration_seconds
+
+
 # How to read usage off the responses of RPCs that report any; keyed by full RPC name.
 _FROM_RESPONSE: dict[str, Callable[[Usage, Message], None]] = {
     "/paneas.ocr.v1.OcrService/Recognize": _ocr_recognize,
+    "/paneas.asr.v1.AsrService/Recognize": _asr_transcript,
+    "/paneas.asr.v1.AsrService/RecognizeStream": _asr_transcript,
+    "/paneas.asr.v1.AsrService/Align": _asr_align,
 }
 
 

@@ -111,6 +111,8 @@ def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) ->
         "API_TOKENS": api_token,
         "GATEWAY_PORT": str(port),
         "GATEWAY_OCR_TARGET": ocr_target,
+        # Not deployed unless a test says so (the default target is a real port).
+        "GATEWAY_ASR_TARGET": "",
         # Each test gateway keeps its analytics to itself.
         "DATABASE_URL": f"sqlite:///{log_dir}/analytics.db",
         **extra_env,

@@ -12,9 +12,9 @@ import grpc
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paneas.gateway.errors import status_response
+from paneas.gateway.errors import error_response
 from paneas.gateway.rate_limit.limiter import RequestLimiter, StorageUnavailable, Verdict
-from paneas.gateway.rate_limit.routes import is_exempt, is_openai_path, limit_class
+from paneas.gateway.rate_limit.routes import is_exempt, limit_class
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
 
@@ -86,16 +86,8 @@ class RateLimitMiddleware:
             f"for {verdict.limit_class} exceeded; retry in {retry_after} s"
         )
         headers = {**headers, "Retry-After": str(retry_after)}
-        if is_openai_path(path):
-            # OpenAI's own 429 body, which its SDKs recognise as a RateLimitError.
-            error = {
-                "message": message,
-                "type": "requests",
-                "param": None,
-                "code": "rate_limit_exceeded",
-            }
-            return JSONResponse({"error": error}, status_code=429, headers=headers)
-        return status_response(429, grpc.StatusCode.RESOURCE_EXHAUSTED, message, headers)
+        # On /v1/ OpenAI's own 429 body, which its SDKs recognise as a RateLimitError.
+        return error_response(path, 429, grpc.StatusCode.RESOURCE_EXHAUSTED, message, headers)
 
 
 def _limit_headers(verdict: Verdict) -> dict[str, str]:
@@ -111,8 +103,4 @@ def _unavailable(path: str) -> JSONResponse:
         "rate limiting is unavailable (its storage is unreachable) and "
         "RATE_LIMIT_FAIL_OPEN is false; retry shortly"
     )
-    headers = {"Retry-After": "1"}
-    if is_openai_path(path):
-        error = {"message": message, "type": "server_error", "param": None, "code": None}
-        return JSONResponse({"error": error}, status_code=503, headers=headers)
-    return status_response(503, grpc.StatusCode.UNAVAILABLE, message, headers)
+    return error_response(path, 503, grpc.StatusCode.UNAVAILABLE, message, {"Retry-After": "1"})

@@ -31,8 +31,3 @@ def limit_class(path: str) -> str | None:
         if path.startswith(prefix):
             return name
     return None
-
-
-def is_openai_path(path: str) -> bool:
-    """OpenAI-compatible routes, whose clients expect OpenAI's error body."""
-    return path.startswith("/v1/")

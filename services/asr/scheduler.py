@@ -97,7 +97,7 @@ class DecodeScheduler:
             if waiter.done() and not waiter.cancelled():
                 # The slot was handed over just as the caller left: pass it on.
                 self._release()
-            else:
+            elif entry in self._waiters:
                 self._waiters.remove(entry)
                 heapq.heapify(self._waiters)
                 metrics.QUEUE_DEPTH.set(len(self._waiters))

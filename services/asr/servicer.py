@@ -113,10 +113,12 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             if failure:
                 await _abort(context, failure[0])
         finally:
-            # Normal end, error, or the client went away: free everything now.
+            # Normal end, error, or the client went away: free everything now, and stop
+            # reading requests before the call is gone.
             pump.cancel()
             session.cancel()
             self._scheduler.release_stream()
+            await asyncio.gather(pump, return_exceptions=True)
 
     async def _stream_config(
         self,

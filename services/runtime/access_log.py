@@ -37,12 +37,15 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):
 
         def logged(context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
             structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
+            # Read now: asking a call that the client cancelled for its peer crashes grpcio
+            # (a null dereference in cygrpc).
+            peer = context.peer()
 
             def done(outcome: RpcOutcome) -> None:
                 fields = {
                     "code": outcome.code.name,
                     "duration_ms": round(outcome.elapsed_seconds * 1000, 2),
-                    "peer": context.peer(),
+                    "peer": peer,
                 }
                 if outcome.code is not grpc.StatusCode.OK and context.details():
                     fields["details"] = context.details()

@@ -8,7 +8,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,11 @@ def _around_stream_response(behavior: Callable, around: Around) -> Callable:
         async with around(context):
             result = behavior(request, context)
             if inspect.isasyncgen(result):
-                async for response in result:
-                    yield response
+                # Closed here, not whenever the garbage collector gets to it: a cancelled
+                # call's generator must clean up while the call still exists.
+                async with aclosing(result):
+                    async for response in result:
+                        yield response
             else:  # a coroutine that writes with context.write()
                 await result
 

@@ -1,0 +1,441 @@
+"""One live ASR session: a WebSocket client bridged to AsrService/StreamingRecognize.
+
+Client -> gateway: a text `{"event": "start", "config": {...}}`, binary PCM frames, a text
+`{"event": "stop"}`. Gateway -> client: `ready`, `speech_started` / `speech_ended`,
+`batch_processed` (every interim or final result), `insight`, `final_summary`, `error`.
+
+Three tasks run per session: the pump reads the WebSocket into a bounded queue, the writer
+sends the queue to the service, the forwarder turns the service's responses into events.
+A full queue stops the pump, so a client that sends faster than the service takes audio is
+slowed down by TCP instead of filling the gateway's memory. A client that goes away cancels
+the gRPC call at once, which frees the service's stream slot.
+"""
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import grpc
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.websockets import (
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketDisconnected,
+    WebSocketState,
+)
+
+from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.gateway.errors import grpc_error_message, retry_after_seconds
+
+log = structlog.get_logger("paneas.gateway.asr_stream")
+
+# WebSocket close codes (RFC 6455 section 7.4.1, and 1013 from the IANA registry).
+NORMAL = 1000
+UNSUPPORTED_DATA = 1003
+INVALID_PAYLOAD = 1007
+POLICY_VIOLATION = 1008
+INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013
+
+# How a service error closes the socket; anything else is 1011.
+_CLOSE_CODE_BY_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: INVALID_PAYLOAD,
+    grpc.StatusCode.OUT_OF_RANGE: INVALID_PAYLOAD,
+    grpc.StatusCode.FAILED_PRECONDITION: INVALID_PAYLOAD,
+    grpc.StatusCode.NOT_FOUND: INVALID_PAYLOAD,
+    grpc.StatusCode.UNAUTHENTICATED: POLICY_VIOLATION,
+    grpc.StatusCode.PERMISSION_DENIED: POLICY_VIOLATION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: TRY_AGAIN_LATER,
+    grpc.StatusCode.UNAVAILABLE: TRY_AGAIN_LATER,
+}
+_BYTES_PER_SAMPLE = {"pcm_s16le": 2, "pcm_f32le": 4}
+_ENCODINGS = {
+    "pcm_s16le": asr_pb2.AUDIO_ENCODING_PCM_S16LE,
+    "pcm_f32le": asr_pb2.AUDIO_ENCODING_PCM_F32LE,
+}
+_TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
+_SPEECH_EVENTS = {
+    asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED: "speech_started",
+    asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED: "speech_ended",
+}
+_STOP = None  # queue sentinel: the client said stop
+# What sending to or reading from a WebSocket whose client has gone raises.
+CLIENT_GONE = (WebSocketDisconnect, WebSocketDisconnected, OSError)
+
+
+class StartConfig(BaseModel):
+    """The `config` of the start event. Unknown fields are refused (typos would otherwise
+    silently change nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = ""
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+    encoding: Literal["pcm_s16le", "pcm_f32le"] = "pcm_s16le"
+    channels: int = Field(1, ge=1, le=8)
+    interim_results: bool = True
+    word_timestamps: bool = False
+    enable_insights: bool = False
+    silence_ms: int = Field(0, ge=0, le=60_000)
+    max_utterance_ms: int = Field(0, ge=0, le=3_600_000)
+    session_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    model: str = ""
+    task: Literal["transcribe", "translate"] = "transcribe"
+    initial_prompt: str = ""
+    hotwords: list[str] = []
+    temperature: float = Field(0.0, ge=0, le=1)
+    beam_size: int = Field(0, ge=0, le=64)
+
+    def streaming_config(self, session_id: str) -> asr_pb2.StreamingRecognitionConfig:
+        return asr_pb2.StreamingRecognitionConfig(
+            config=asr_pb2.RecognitionConfig(
+                model=self.model,
+                language=self.language,
+                task=_TASKS[self.task],
+                initial_prompt=self.initial_prompt,
+                hotwords=self.hotwords,
+                word_timestamps=self.word_timestamps,
+                temperature=self.temperature,
+                beam_size=self.beam_size,
+            ),
+            encoding=_ENCODINGS[self.encoding],
+            sample_rate_hertz=self.sample_rate,
+            audio_channel_count=self.channels,
+            interim_results=self.interim_results,
+            endpointing=asr_pb2.Endpointing(
+                silence_duration_ms=self.silence_ms, max_utterance_ms=self.max_utterance_ms
+            ),
+            enable_insights=self.enable_insights,
+            session_id=session_id,
+        )
+
+    def seconds_of(self, audio_bytes: int) -> float:
+        return audio_bytes / (self.sample_rate * self.channels * _BYTES_PER_SAMPLE[self.encoding])
+
+
+class ClientError(Exception):
+    """The client broke the protocol; the session ends with an error event and `close_code`."""
+
+    def __init__(self, message: str, close_code: int = INVALID_PAYLOAD) -> None:
+        super().__init__(message)
+        self.message = message
+        self.close_code = close_code
+
+
+def _parse_event(text: str) -> dict:
+    try:
+        event = json.loads(text)
+    except ValueError as error:
+        raise ClientError(f"text frames must be JSON: {error}") from None
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        raise ClientError('text frames must be JSON objects with an "event" field')
+    return event
+
+
+def _words(words: Sequence[asr_pb2.Word]) -> list[dict]:
+    return [
+        {
+            "word": word.word.strip(),
+            "start": round(word.start_seconds, 3),
+            "end": round(word.end_seconds, 3),
+            "confidence": round(word.confidence, 4),
+        }
+        for word in words
+    ]
+
+
+def result_event(result: asr_pb2.StreamingRecognitionResult) -> dict:
+    return {
+        "event": "batch_processed",
+        "is_final": result.is_final,
+        "text": result.transcript.strip(),
+        "words": _words(result.words),
+        "start": round(result.start_seconds, 3),
+        "end": round(result.end_seconds, 3),
+        "duration": round(max(0.0, result.end_seconds - result.start_seconds), 3),
+        "stability": round(result.stability, 4),
+        "utterance_index": result.utterance_index,
+        "language": result.language,
+    }
+
+
+def summary_event(summary: asr_pb2.StreamSummary) -> dict:
+    event = {
+        "event": "final_summary",
+        "transcript": summary.transcript.strip(),
+        "audio_seconds": round(summary.audio_seconds, 3),
+        "utterances": summary.utterance_count,
+        "words": summary.word_count,
+    }
+    if summary.summary:
+        event["summary"] = summary.summary
+    return event
+
+
+def events_of(response: asr_pb2.StreamingRecognizeResponse) -> list[dict]:
+    """The client events one service response carries, in the order they happened."""
+    events = []
+    if response.HasField("speech_event") and response.speech_event.type in _SPEECH_EVENTS:
+        events.append(
+            {
+                "event": _SPEECH_EVENTS[response.speech_event.type],
+                "offset": round(response.speech_event.offset_seconds, 3),
+            }
+        )
+    events.extend(result_event(result) for result in response.results)
+    if response.HasField("insight"):
+        insight = response.insight
+        # The hook for LLM insights: forwarded as the service sends them.
+        events.append(
+            {
+                "event": "insight",
+                "type": insight.type,
+                "text": insight.text,
+                "generated_at": insight.generated_at,
+                "model": insight.model,
+            }
+        )
+    if response.HasField("summary"):
+        events.append(summary_event(response.summary))
+    return events
+
+
+@dataclass
+class Outcome:
+    """How a session ended, for logs, metrics and analytics."""
+
+    kind: Literal["completed", "client_disconnected", "client_error", "backend_error"] = "completed"
+    close_code: int | None = NORMAL
+    status: grpc.StatusCode | None = None
+    session_id: str = ""
+    audio_bytes: int = 0
+    audio_seconds: float = 0.0
+    bytes_sent: int = 0
+    final_texts: list[str] = field(default_factory=list)
+
+
+class StreamSession:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        stub: asr_pb2_grpc.AsrServiceStub,
+        metadata: Sequence[tuple[str, str]],
+        buffer_frames: int,
+    ) -> None:
+        self.websocket = websocket
+        self.stub = stub
+        self.metadata = tuple(metadata)
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(buffer_frames)
+        self.outcome = Outcome()
+        self.config: StartConfig | None = None
+        self._summary_sent = False
+
+    async def run(self) -> Outcome:
+        """Runs the session to its end; never raises for client or service errors."""
+        try:
+            start = await self._receive_start()
+        except ClientError as error:
+            await self._fail_client(error)
+            return self.outcome
+        except CLIENT_GONE:
+            start = None
+        if start is None:
+            self.outcome.kind, self.outcome.close_code = "client_disconnected", None
+            return self.outcome
+        self.config = start
+        session_id = start.session_id or uuid.uuid4().hex
+        self.outcome.session_id = session_id
+        call = self.stub.StreamingRecognize(metadata=(*self.metadata, ("x-session-id", session_id)))
+        tasks: list[asyncio.Task] = []
+        try:
+            # The config goes first and alone: the writer only starts after it.
+            config = asr_pb2.StreamingRecognizeRequest(
+                streaming_config=start.streaming_config(session_id)
+            )
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                await call.write(config)  # if the call is already over, the forwarder says why
+            forwarder = asyncio.create_task(self._forward(call), name="asr-ws-forward")
+            tasks.append(forwarder)
+            with contextlib.suppress(*CLIENT_GONE):
+                await self._send({"event": "ready", "session_id": session_id})
+            pump = asyncio.create_task(self._pump(), name="asr-ws-pump")
+            tasks.extend((pump, asyncio.create_task(self._write(call), name="asr-ws-write")))
+            await asyncio.wait({pump, forwarder}, return_when=asyncio.FIRST_COMPLETED)
+            await self._conclude(call, pump, forwarder)
+        finally:
+            call.cancel()  # a no-op once the call has finished
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            if not self.outcome.audio_seconds:
+                self.outcome.audio_seconds = start.seconds_of(self.outcome.audio_bytes)
+        return self.outcome
+
+    async def _conclude(
+        self, call: grpc.aio.StreamStreamCall, pump: asyncio.Task, forwarder: asyncio.Task
+    ) -> None:
+        if forwarder.done():
+            error = forwarder.exception() if not forwarder.cancelled() else None
+            if forwarder.cancelled():
+                # Only the writer cancels the call, after an unexpected failure of its own.
+                await self.fail_internal()
+            elif error is None:
+                with contextlib.suppress(*CLIENT_GONE):
+                    if not self._summary_sent:
+                        await self._send(self._gateway_summary())
+                await self._close(NORMAL, "")
+            elif isinstance(error, grpc.aio.AioRpcError):
+                await self._fail_backend(error)
+            elif isinstance(error, CLIENT_GONE):
+                self._client_left()
+            else:
+                raise error
+            return
+        # The pump ended first: the client left or broke the protocol. Either way the
+        # service's slot is freed now, and nothing else is sent while the error is.
+        call.cancel()
+        forwarder.cancel()
+        with contextlib.suppress(BaseException):
+            await forwarder
+        error = pump.exception()
+        if isinstance(error, ClientError):
+            await self._fail_client(error)
+        elif error is None or isinstance(error, CLIENT_GONE):
+            self._client_left()
+        else:
+            raise error
+
+    async def fail_internal(self) -> None:
+        """After an unexpected error of the gateway's own: tell the client and close 1011."""
+        self.outcome.kind, self.outcome.status = "backend_error", grpc.StatusCode.INTERNAL
+        await self._error("INTERNAL", "internal error in the gateway", INTERNAL_ERROR)
+
+    def _client_left(self) -> None:
+        self.outcome.kind, self.outcome.close_code = "client_disconnected", None
+
+    async def _receive_start(self) -> StartConfig | None:
+        """The start event's config; None if the client left first."""
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        if message.get("text") is None:
+            raise ClientError(
+                'send {"event": "start", "config": {...}} before any audio', UNSUPPORTED_DATA
+            )
+        event = _parse_event(message["text"])
+        if event["event"] != "start":
+            raise ClientError(f'the first event must be "start", not "{event["event"]}"')
+        config = event.get("config", {})
+        if not isinstance(config, dict):
+            raise ClientError('"config" must be a JSON object')
+        try:
+            return StartConfig.model_validate(config)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"config.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+                for item in error.errors()
+            )
+            raise ClientError(problems) from None
+
+    async def _pump(self) -> None:
+        """WebSocket -> queue, until the client leaves (returns) or errs (raises)."""
+        stopped = False
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is not None:
+                if stopped:
+                    raise ClientError("audio after the stop event", UNSUPPORTED_DATA)
+                if data:
+                    self.outcome.audio_bytes += len(data)
+                    await self.queue.put(data)
+                continue
+            event = _parse_event(message.get("text") or "")
+            if event["event"] == "stop":
+                if not stopped:
+                    stopped = True
+                    await self.queue.put(_STOP)
+            elif event["event"] == "start":
+                raise ClientError("the stream has already started; send audio or stop")
+            else:
+                raise ClientError(f'unknown event "{event["event"]}"; send audio or "stop"')
+
+    async def _write(self, call: grpc.aio.StreamStreamCall) -> None:
+        """Queue -> service; half-closes after stop. A call that ended stops it quietly
+        (the forwarder reports why)."""
+        try:
+            while (chunk := await self.queue.get()) is not _STOP:
+                await call.write(asr_pb2.StreamingRecognizeRequest(audio=chunk))
+            await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            return
+        except Exception:
+            log.exception("asr stream writer failed", session_id=self.outcome.session_id)
+            call.cancel()
+
+    async def _forward(self, call: grpc.aio.StreamStreamCall) -> None:
+        """Service -> client events, until the service ends the stream."""
+        while (response := await call.read()) is not grpc.aio.EOF:
+            for event in events_of(response):
+                if event["event"] == "batch_processed" and event["is_final"]:
+                    self.outcome.final_texts.append(event["text"])
+                if event["event"] == "final_summary":
+                    self._summary_sent = True
+                    self.outcome.audio_seconds = event["audio_seconds"]
+                await self._send(event)
+
+    def _gateway_summary(self) -> dict:
+        """The closing totals, had the service sent none."""
+        transcript = " ".join(text for text in self.outcome.final_texts if text)
+        assert self.config is not None
+        return {
+            "event": "final_summary",
+            "transcript": transcript,
+            "audio_seconds": round(self.config.seconds_of(self.outcome.audio_bytes), 3),
+            "utterances": len(self.outcome.final_texts),
+            "words": len(transcript.split()),
+        }
+
+    async def _send(self, event: dict) -> None:
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        self.outcome.bytes_sent += len(text)
+        await self.websocket.send_text(text)
+
+    async def _close(self, code: int, reason: str) -> None:
+        self.outcome.close_code = code
+        if self.websocket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(*CLIENT_GONE, RuntimeError):
+                # The reason is limited to 123 bytes by the protocol.
+                await self.websocket.close(code, reason[:120])
+
+    async def _error(self, code: str, message: str, close_code: int, **extra: object) -> None:
+        with contextlib.suppress(*CLIENT_GONE, RuntimeError):
+            await self._send({"event": "error", "code": code, "message": message, **extra})
+        await self._close(close_code, code)
+
+    async def _fail_client(self, error: ClientError) -> None:
+        self.outcome.kind = "client_error"
+        self.outcome.status = grpc.StatusCode.INVALID_ARGUMENT
+        await self._error("INVALID_ARGUMENT", error.message, error.close_code)
+
+    async def _fail_backend(self, error: grpc.aio.AioRpcError) -> None:
+        code = error.code()
+        self.outcome.kind, self.outcome.status = "backend_error", code
+        extra = {}
+        if (retry_after := retry_after_seconds(error)) is not None:
+            extra["retry_after"] = retry_after
+        await self._error(
+            code.name,
+            grpc_error_message(error),
+            _CLOSE_CODE_BY_STATUS.get(code, INTERNAL_ERROR),
+            **extra,
+        )

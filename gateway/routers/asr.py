@@ -1,0 +1,107 @@
+"""Multipart conveniences for ASR (the JSON routes `/api/v1/asr:recognize` ... are transcoded
+from the contract):
+
+- POST /api/v1/asr: upload -> paneas.asr.v1.AsrService/Recognize
+- POST /api/v1/align: upload + transcript -> paneas.asr.v1.AsrService/Align
+- POST /api/v1/asr/stream/tickets: a short-lived, single-use ticket for the live-stream
+  WebSocket, for browsers that cannot send an Authorization header there
+"""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from paneas.asr.v1 import asr_pb2
+from paneas.gateway.auth import require_token
+from paneas.gateway.disconnect import unless_disconnected
+from paneas.gateway.metadata import deadline_seconds, grpc_metadata
+from paneas.gateway.openai.transcription import TASKS
+from paneas.gateway.protojson import to_json
+from paneas.gateway.usage import record_response_usage
+
+router = APIRouter(tags=["asr"], dependencies=[Depends(require_token)])
+
+Audio = Annotated[
+    UploadFile, File(description="Audio in any common container (wav, mp3, ogg, webm, m4a ...)")
+]
+Language = Annotated[str, Form(description="ISO 639-1 or BCP-47; detected when empty")]
+Model = Annotated[str, Form(description="Model name or path; the service default when empty")]
+
+
+def _deadline(request: Request) -> float:
+    try:
+        return deadline_seconds(request, request.app.state.settings.asr_timeout_seconds)
+    except ValueError as error:
+        raise HTTPException(400, str(error)) from None
+
+
+@router.post("/api/v1/asr", summary="Transcribe (or translate to English) an audio file")
+async def recognize(
+    request: Request,
+    file: Audio,
+    language: Language = "",
+    task: Annotated[Literal["transcribe", "translate"], Form()] = "transcribe",
+    initial_prompt: Annotated[str, Form(description="Text that conditions the decoder")] = "",
+    hotwords: Annotated[str, Form(description="Comma-separated words to favour")] = "",
+    vad_filter: Annotated[bool, Form(description="Skip non-speech")] = False,
+    word_timestamps: Annotated[bool, Form()] = False,
+    temperature: Annotated[float, Form(ge=0, le=1)] = 0.0,
+    beam_size: Annotated[int, Form(ge=0, le=64, description="Service default if 0")] = 0,
+    model: Model = "",
+) -> dict:
+    grpc_request = asr_pb2.RecognizeRequest(
+        config=asr_pb2.RecognitionConfig(
+            model=model,
+            language=language,
+            task=TASKS[task],
+            initial_prompt=initial_prompt,
+            hotwords=[word.strip() for word in hotwords.split(",") if word.strip()],
+            vad_filter=vad_filter,
+            word_timestamps=word_timestamps,
+            temperature=temperature,
+            beam_size=beam_size,
+        ),
+        audio=await file.read(),
+    )
+    call = request.app.state.backends.asr.Recognize(
+        grpc_request, metadata=grpc_metadata(request), timeout=_deadline(request)
+    )
+    response = await unless_disconnected(request, call, call)
+    record_response_usage(request, "/paneas.asr.v1.AsrService/Recognize", response)
+    return to_json(response)
+
+
+@router.post("/api/v1/align", summary="Place the words of a known transcript on the audio")
+async def align(
+    request: Request,
+    file: Audio,
+    transcript: Annotated[str, Form(description="The known transcript")],
+    language: Language = "",
+    model: Model = "",
+) -> dict:
+    grpc_request = asr_pb2.AlignRequest(
+        audio=await file.read(), transcript=transcript, language=language, model=model
+    )
+    call = request.app.state.backends.asr.Align(
+        grpc_request, metadata=grpc_metadata(request), timeout=_deadline(request)
+    )
+    response = await unless_disconnected(request, call, call)
+    record_response_usage(request, "/paneas.asr.v1.AsrService/Align", response)
+    return to_json(response)
+
+
+class Ticket(BaseModel):
+    ticket: str
+    expires_in: int
+
+
+@router.post(
+    "/api/v1/asr/stream/tickets",
+    summary="A single-use ticket for WS /api/v1/asr/stream?ticket=...",
+    response_model=Ticket,
+)
+async def stream_ticket(request: Request, token: Annotated[str, Depends(require_token)]) -> Ticket:
+    ticket, expires_in = request.app.state.tickets.issue(token)
+    return Ticket(ticket=ticket, expires_in=expires_in)

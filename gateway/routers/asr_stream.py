@@ -1,0 +1,188 @@
+"""WS /api/v1/asr/stream: live transcription over a WebSocket (protocol in
+`paneas.gateway.asr.stream`).
+
+Browsers cannot set headers on a WebSocket, so besides `Authorization: Bearer <token>` the
+route accepts the token as an offered subprotocol `bearer.<token>` (next to `paneas.asr.v1`,
+the only subprotocol echoed back) or a ticket from POST /api/v1/asr/stream/tickets as
+`?ticket=`. Tokens themselves are never read from the URL. Unauthenticated clients are
+refused during the handshake (HTTP 401), before the socket is accepted.
+"""
+
+import hashlib
+import time
+import uuid
+from datetime import UTC, datetime
+
+import grpc
+import structlog
+from fastapi import APIRouter, WebSocket
+from prometheus_client import Counter, Gauge
+
+from paneas.gateway.analytics.models import UsageEvent
+from paneas.gateway.asr.stream import POLICY_VIOLATION, Outcome, StreamSession
+from paneas.gateway.auth import CHALLENGE
+from paneas.gateway.errors import HTTP_STATUS_BY_CODE, status_response
+from paneas.gateway.metadata import grpc_metadata
+from paneas.services.runtime.auth import bearer_token, token_is_valid
+
+ROUTE = "/api/v1/asr/stream"
+RPC = "/paneas.asr.v1.AsrService/StreamingRecognize"
+# Subprotocols the route speaks; `bearer.<token>` offers are credentials, never echoed.
+SUBPROTOCOLS = ("paneas.asr.v1",)
+BEARER_SUBPROTOCOL = "bearer."
+
+ACTIVE_STREAMS = Gauge("paneas_gateway_asr_streams_active", "Live ASR WebSocket streams open now.")
+STREAMS = Counter(
+    "paneas_gateway_asr_streams_total",
+    "Live ASR WebSocket streams, by how they ended.",
+    ["outcome"],
+)
+
+log = structlog.get_logger("paneas.gateway.asr_stream")
+router = APIRouter()
+
+
+class Refused(Exception):
+    pass
+
+
+def _credentials(websocket: WebSocket) -> str:
+    """The caller's valid token, from the header, a subprotocol or a ticket; else Refused."""
+    state = websocket.app.state
+    tokens = state.api_tokens
+    header = websocket.headers.get("authorization")
+    if header is not None:
+        token = bearer_token([("authorization", header)])
+        if not token_is_valid(token, tokens):
+            raise Refused("invalid bearer token")
+        return token
+    offered = [
+        name[len(BEARER_SUBPROTOCOL) :]
+        for name in websocket.scope.get("subprotocols", [])
+        if name.startswith(BEARER_SUBPROTOCOL)
+    ]
+    if offered:
+        if not token_is_valid(offered[0], tokens):
+            raise Refused("invalid bearer token in the subprotocol")
+        return offered[0]
+    params = websocket.query_params
+    if "ticket" in params:
+        token = state.tickets.redeem(params["ticket"], tokens)
+        if token is None:
+            raise Refused("invalid, expired or already used ticket; get a new one")
+        return token
+    if {"token", "access_token", "api_key"} & set(params):
+        raise Refused(
+            "tokens are not accepted in the URL; use a ticket from POST /api/v1/asr/stream/tickets"
+        )
+    raise Refused(
+        "missing credentials: send 'Authorization: Bearer <token>', offer the subprotocol "
+        "'bearer.<token>' (with 'paneas.asr.v1'), or connect with ?ticket= from "
+        "POST /api/v1/asr/stream/tickets"
+    )
+
+
+async def _refuse(websocket: WebSocket, message: str) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            status_response(401, grpc.StatusCode.UNAUTHENTICATED, message, CHALLENGE)
+        )
+    else:
+        await websocket.close(POLICY_VIOLATION, "unauthenticated")  # HTTP 403
+
+
+def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
+    metadata = [
+        (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
+    ]
+    metadata.append(("authorization", f"Bearer {token}"))
+    if not any(name == "x-request-id" for name, _ in metadata):
+        metadata.append(("x-request-id", uuid.uuid4().hex))
+    return metadata
+
+
+@router.websocket(ROUTE, name="asr_stream")
+async def asr_stream(websocket: WebSocket) -> None:
+    started, occurred_at = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
+    try:
+        token = _credentials(websocket)
+    except Refused as refusal:
+        await _refuse(websocket, str(refusal))
+        STREAMS.labels("unauthenticated").inc()
+        _record(websocket, None, 401, started, occurred_at, Outcome(close_code=None), None)
+        return
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=next((p for p in offered if p in SUBPROTOCOLS), None))
+    state = websocket.app.state
+    metadata = _metadata(websocket, token)
+    session = StreamSession(
+        websocket, state.backends.asr, metadata, state.settings.asr_stream_buffer_frames
+    )
+    ACTIVE_STREAMS.inc()
+    try:
+        outcome = await session.run()
+    except Exception:
+        log.exception("asr stream failed", session_id=session.outcome.session_id)
+        await session.fail_internal()
+        outcome = session.outcome
+    finally:
+        ACTIVE_STREAMS.dec()
+    STREAMS.labels(outcome.kind).inc()
+    request_id = dict(metadata)["x-request-id"]
+    log.info(
+        "asr stream",
+        session_id=outcome.session_id,
+        request_id=request_id,
+        outcome=outcome.kind,
+        close_code=outcome.close_code,
+        status=outcome.status.name if outcome.status else None,
+        audio_seconds=round(outcome.audio_seconds, 3),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    _record(websocket, token, _http_status(outcome), started, occurred_at, outcome, request_id)
+
+
+def _http_status(outcome: Outcome) -> int:
+    """The HTTP status that says the same, for analytics."""
+    if outcome.kind == "completed":
+        return 200
+    if outcome.kind == "client_disconnected":
+        return 499
+    if outcome.kind == "client_error":
+        return 400
+    return HTTP_STATUS_BY_CODE.get(outcome.status, 500)
+
+
+def _record(
+    websocket: WebSocket,
+    token: str | None,
+    status: int,
+    started: float,
+    occurred_at: datetime,
+    outcome: Outcome,
+    request_id: str | None,
+) -> None:
+    """One analytics row per stream, like the middleware writes for each HTTP request."""
+    analytics = getattr(websocket.app.state, "analytics", None)
+    if analytics is None:
+        return
+    analytics.recorder.record(
+        UsageEvent(
+            occurred_at=occurred_at,
+            route=ROUTE,
+            method="WEBSOCKET",
+            rpc=RPC if token else None,
+            model=None,
+            status=status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            request_bytes=outcome.audio_bytes,
+            response_bytes=outcome.bytes_sent,
+            audio_seconds=outcome.audio_seconds,
+            prompt_tokens=0,
+            completion_tokens=0,
+            pages=0,
+            characters=sum(len(text) for text in outcome.final_texts),
+            token_hash=hashlib.sha256(token.encode()).hexdigest()[:16] if token else None,
+            request_id=request_id,
+        )
+    )
