@@ -1,6 +1,7 @@
 """StreamingRecognize: live audio in, interim and final results out."""
 
 import asyncio
+import random
 
 import grpc
 import pytest
@@ -144,3 +145,25 @@ async def test_service_stays_healthy_after_bad_streams(asr, asr_channel, auth_me
         run_stream(asr, auth_metadata, pcm16_of("en_weather"), streaming_config()), 60
     )
     assert wer(SAMPLES["en_weather"].transcript, run.final_text) <= 0.15
+
+
+async def test_clients_that_vanish_mid_stream_leave_the_service_serving(
+    asr, asr_channel, asr_service, auth_metadata
+):
+    """Cancelled calls used to crash grpcio when asked for their peer afterwards."""
+    audio = pcm16_of("jfk")
+    timing = random.Random(7)
+    for _ in range(20):
+        call = asr.StreamingRecognize(metadata=auth_metadata)
+        await call.write(streaming_config(config=asr_pb2.RecognitionConfig(language="en")))
+        sent = int(32000 * timing.uniform(0.5, 4))
+        for offset in range(0, sent, 3200):
+            await call.write(asr_pb2.StreamingRecognizeRequest(audio=audio[offset : offset + 3200]))
+        await asyncio.sleep(timing.uniform(0, 0.5))
+        call.cancel()
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(0.5)
+    assert asr_service.process.process.poll() is None
+    health = health_pb2_grpc.HealthStub(asr_channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(service="paneas.asr.v1.AsrService"))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
