@@ -124,7 +124,8 @@ class WhisperEngine:
     def _compute_type(self) -> str:
         if self._settings.compute_type != "default":
             return self._settings.compute_type
-        return "int8" if self._settings.device == "cpu" else "float16"
+        # "auto" lets CTranslate2 pick the fastest type the device it lands on supports.
+        return {"cpu": "int8", "cuda": "float16"}.get(self._settings.device, "auto")
 
     def _warm_up(self) -> None:
         # A second of quiet noise runs the encoder and decoder once, so the first caller
