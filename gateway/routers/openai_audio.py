@@ -7,6 +7,7 @@ every error has OpenAI's body (`gateway/errors.py`).
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import grpc
@@ -80,14 +81,21 @@ Stream = Annotated[
 ]
 
 
-@router.post(
-    "/v1/audio/transcriptions",
-    summary="Transcribe audio (OpenAI-compatible)",
-    response_model=None,
-    responses=_RESPONSES,
-)
-async def transcriptions(
-    request: Request,
+@dataclass(frozen=True)
+class SpeechForm:
+    """The multipart form both routes take, as the official SDKs send it."""
+
+    file: UploadFile
+    model: str
+    language: str
+    prompt: str
+    response_format: ResponseFormat
+    temperature: float
+    granularities: list[Granularity]
+    stream: bool
+
+
+def speech_form(
     file: File_,
     model: Model,
     language: Language = "",
@@ -96,10 +104,8 @@ async def transcriptions(
     temperature: Temperature = 0.0,
     timestamp_granularities: Granularities = [],  # noqa: B006 - FastAPI copies defaults
     stream: Stream = False,
-) -> Response:
-    return await _speech_to_text(
-        request,
-        "transcribe",
+) -> SpeechForm:
+    return SpeechForm(
         file,
         model,
         language,
@@ -109,6 +115,19 @@ async def transcriptions(
         timestamp_granularities,
         stream,
     )
+
+
+Form_ = Annotated[SpeechForm, Depends(speech_form)]
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe audio (OpenAI-compatible)",
+    response_model=None,
+    responses=_RESPONSES,
+)
+async def transcriptions(request: Request, form: Form_) -> Response:
+    return await _speech_to_text(request, "transcribe", form)
 
 
 @router.post(
@@ -117,59 +136,29 @@ async def transcriptions(
     response_model=None,
     responses=_RESPONSES,
 )
-async def translations(
-    request: Request,
-    file: File_,
-    model: Model,
-    language: Language = "",
-    prompt: Prompt = "",
-    response_format: Format = "json",
-    temperature: Temperature = 0.0,
-    timestamp_granularities: Granularities = [],  # noqa: B006 - FastAPI copies defaults
-    stream: Stream = False,
-) -> Response:
-    return await _speech_to_text(
-        request,
-        "translate",
-        file,
-        model,
-        language,
-        prompt,
-        response_format,
-        temperature,
-        timestamp_granularities,
-        stream,
-    )
+async def translations(request: Request, form: Form_) -> Response:
+    return await _speech_to_text(request, "translate", form)
 
 
 async def _speech_to_text(
-    request: Request,
-    task: Literal["transcribe", "translate"],
-    file: UploadFile,
-    model: str,
-    language: str,
-    prompt: str,
-    response_format: ResponseFormat,
-    temperature: float,
-    granularities: list[Granularity],
-    stream: bool,
+    request: Request, task: Literal["transcribe", "translate"], form: SpeechForm
 ) -> Response:
-    if not model.strip():
+    if not form.model.strip():
         raise OpenAIError(400, "model must not be empty; use e.g. 'whisper-1'", param="model")
-    if granularities and response_format != "verbose_json":
+    if form.granularities and form.response_format != "verbose_json":
         raise OpenAIError(
             400,
             "timestamp_granularities[] needs response_format 'verbose_json'",
             param="timestamp_granularities",
         )
-    if stream and response_format not in ("json", "text"):
+    if form.stream and form.response_format not in ("json", "text"):
         raise OpenAIError(
             400,
             f"stream=true sends transcript.text events; response_format "
-            f"'{response_format}' cannot be streamed (use 'json' or 'text')",
+            f"'{form.response_format}' cannot be streamed (use 'json' or 'text')",
             param="stream",
         )
-    audio = await file.read()
+    audio = await form.file.read()
     if not audio:
         raise OpenAIError(400, "the uploaded file is empty", param="file")
     state = request.app.state
@@ -178,17 +167,17 @@ async def _speech_to_text(
     except ValueError as error:
         raise OpenAIError(400, str(error)) from None
     config = transcription.recognition_config(
-        model=model.strip(),
+        model=form.model.strip(),
         aliases=state.settings.asr_model_aliases,
         task=task,
-        language=language.strip(),
-        prompt=prompt,
-        temperature=temperature,
-        word_timestamps="word" in granularities,
+        language=form.language.strip(),
+        prompt=form.prompt,
+        temperature=form.temperature,
+        word_timestamps="word" in form.granularities,
     )
     metadata = grpc_metadata(request)
     try:
-        if stream:
+        if form.stream:
             return await _sse(request, config, audio, metadata, deadline)
         call = state.backends.asr.Recognize(
             asr_pb2.RecognizeRequest(config=config, audio=audio),
@@ -200,7 +189,9 @@ async def _speech_to_text(
         _raise_unknown_model(error)
         raise
     record_response_usage(request, RECOGNIZE, response)
-    return transcription.render(response, response_format, task, granularities, temperature)
+    return transcription.render(
+        response, form.response_format, task, form.granularities, form.temperature
+    )
 
 
 def _raise_unknown_model(error: grpc.aio.AioRpcError) -> None:
