@@ -64,6 +64,41 @@ def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMeth
     return grpc.stream_stream_rpc_method_handler(wrapped, **serialisers)
 
 
+def _writing_stream_response(behavior: Callable) -> Callable:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
+        result = behavior(request, context)
+        if not inspect.isasyncgen(result):
+            await result
+            return
+        async with aclosing(result):
+            async for response in result:
+                await context.write(response)
+
+    return wrapped
+
+
+def writing_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """Drives a response-streaming handler from a coroutine that writes each response.
+
+    grpc.aio iterates an async-generator handler itself and, when the client cancels while
+    it is between two responses, leaves the generator to the garbage collector: its
+    `finally` blocks then run later, in another task and context (OpenTelemetry fails to
+    detach its context, cleanup sees a dead call). Written from a coroutine, cancellation
+    unwinds every wrapped generator in the call's own task, at once.
+    """
+    serialisers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        behavior = _writing_stream_response(handler.stream_stream)
+        return grpc.stream_stream_rpc_method_handler(behavior, **serialisers)
+    if handler.response_streaming:
+        behavior = _writing_stream_response(handler.unary_stream)
+        return grpc.unary_stream_rpc_method_handler(behavior, **serialisers)
+    return handler
+
+
 def rejecting_handler(
     handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str
 ) -> grpc.RpcMethodHandler:

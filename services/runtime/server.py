@@ -24,6 +24,7 @@ from paneas.services.runtime.auth import (
     BearerAuthInterceptor,
     tokens_or_generated,
 )
+from paneas.services.runtime.handlers import Continuation, writing_handler
 from paneas.services.runtime.logs import configure_logging
 from paneas.services.runtime.metrics import MetricsInterceptor, serve_metrics
 from paneas.services.runtime.settings import RuntimeSettings, ServerSettings
@@ -33,6 +34,14 @@ log = structlog.get_logger("paneas.runtime")
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class StreamWriterInterceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        return None if handler is None else writing_handler(handler)
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,10 @@ class GrpcService:
         exempt = [HEALTH_PREFIX]
         if self.runtime.auth_exempt_reflection:
             exempt.extend(REFLECTION_PREFIXES)
-        # Order matters: tracing outermost so logs and metrics of the call see its span.
+        # Order matters: tracing outermost so logs and metrics of the call see its span;
+        # around it only the writer that keeps streaming calls' cleanup in their own task.
         return [
+            StreamWriterInterceptor(),
             aio_server_interceptor(tracer_provider=provider),
             AccessLogInterceptor(quiet_prefixes=(HEALTH_PREFIX, *REFLECTION_PREFIXES)),
             MetricsInterceptor(),
