@@ -17,7 +17,7 @@ async def serve(settings: AsrSettings) -> None:
     scheduler = DecodeScheduler(
         slots=settings.workers,
         max_waiting=settings.max_queue,
-        max_streams=settings.max_streams,
+        max_streams=settings.stream_limit(),
         retry_after=settings.retry_after_seconds,
     )
     registration = ServiceRegistration(

@@ -1,5 +1,6 @@
 """ASR service settings, from `ASR_*` environment variables."""
 
+import os
 from typing import Literal
 
 from pydantic_settings import SettingsConfigDict
@@ -26,8 +27,18 @@ class AsrSettings(ServerSettings):
     workers: int = 1
     # Work waiting for a worker beyond which new work is refused with RESOURCE_EXHAUSTED.
     max_queue: int = 8
-    # Live streams admitted at once; one more is refused with RESOURCE_EXHAUSTED.
-    max_streams: int = 8
+    # Live streams admitted at once; one more is refused with RESOURCE_EXHAUSTED. 0: one per
+    # two CPU cores (measured: a 2-core box keeps one real-time stream with base, beam 5 and
+    # word timings; see docs/benchmarks.md), 16 on a GPU.
+    max_streams: int = 0
+
+    def stream_limit(self) -> int:
+        if self.max_streams:
+            return self.max_streams
+        if self.device == "cpu":
+            return max(1, (os.cpu_count() or 1) // 2)
+        return 16
+
     # Seconds a refused caller is told to wait before retrying.
     retry_after_seconds: float = 1.0
     # Segments decoded together by the batched pipeline.
