@@ -63,6 +63,16 @@ class _WhisperModel(WhisperModel):
         return super().encode(features)
 
 
+def _token_budget(seconds: float) -> int:
+    """Tokens an utterance this long can need, generously (fast speech is ~5 tokens/s).
+
+    A live utterance can be a lone word or a breath; on those Whisper sometimes loops
+    ("again again again ..." until the 448-token window is full). The budget ends a loop a
+    few words in instead of half a window later.
+    """
+    return int(16 + 10 * seconds)
+
+
 @dataclass(frozen=True)
 class DecodeOptions:
     language: str | None = None
@@ -239,6 +249,7 @@ class WhisperEngine:
             without_timestamps=interim,
             condition_on_previous_text=False,
             vad_filter=False,
+            max_new_tokens=_token_budget(audio.size / SAMPLE_RATE),
         )
         return list(segments), info
 
