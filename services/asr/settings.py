@@ -28,15 +28,15 @@ class AsrSettings(ServerSettings):
     # Work waiting for a worker beyond which new work is refused with RESOURCE_EXHAUSTED.
     max_queue: int = 8
     # Live streams admitted at once; one more is refused with RESOURCE_EXHAUSTED. 0: one per
-    # two CPU cores (measured: a 2-core box keeps one real-time stream with base, beam 5 and
-    # word timings; see docs/benchmarks.md), 16 on a GPU.
+    # CPU core (measured: a 2-core box keeps up with 2 real-time streams on base with beam 5
+    # and word timings, not with 4; see docs/benchmarks.md), 16 on a GPU.
     max_streams: int = 0
 
     def stream_limit(self) -> int:
         if self.max_streams:
             return self.max_streams
         if self.device == "cpu":
-            return max(1, (os.cpu_count() or 1) // 2)
+            return os.cpu_count() or 1
         return 16
 
     # Seconds a refused caller is told to wait before retrying.
