@@ -1,0 +1,538 @@
+"""ASR batch benchmark: real-time factor through gRPC and REST vs faster-whisper called
+directly, and file throughput under concurrency.
+
+    .venv/bin/python -m bench.asr [--quick] [--runs N] [--workers 1,2]
+
+Starts a real ASR service and gateway (loopback only) and measures, on the same audio and
+with the same model (the packaged Whisper base, CPU, int8):
+  bare   BatchedInferencePipeline in this process, called exactly as the service's
+         `transcribe_file` calls it for a request with vad_filter=True and defaults
+  grpc   AsrService/Recognize through the generated stub (config vad_filter=True)
+  rest   POST /v1/audio/transcriptions through the gateway (OpenAI multipart; it sets
+         vad_filter=True itself), or the transcoded POST /api/v1/asr:recognize if absent
+The three paths run one after another, never at once: each decode uses every core.
+Then 8 files through gRPC, sequentially and all at once, per ASR_WORKERS setting.
+Live streaming is bench/asr_live.py. Results go in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import os
+import platform
+import secrets
+import tempfile
+import time
+import wave
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+from bench.stats import percentile
+from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.services.asr.assets import ensure_packaged_model
+from tests.support.audio import LANGUAGES, SAMPLES, read_pcm16
+from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+
+SAMPLE_RATE = 16_000
+GAP_SECONDS = 0.5
+# Interleaved so that neighbouring clips differ in language and voice.
+CLIP_ORDER = ("jfk", "pt_padaria", "en_weather", "pt_chuva", "beckett", "en_report", "pt_visita")
+LOGS = Path("/tmp/paneas-bench")
+
+
+# --- audio -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    language: str
+    transcript: str
+    samples: np.ndarray = field(repr=False)  # int16, 16 kHz mono
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / SAMPLE_RATE
+
+
+def load_clips(names: tuple[str, ...] = CLIP_ORDER) -> list[Clip]:
+    clips = []
+    for name in names:
+        samples, rate = read_pcm16(SAMPLES[name].path)
+        if rate != SAMPLE_RATE or samples.ndim != 1:
+            raise ValueError(f"{name}: expected 16 kHz mono, got {rate} Hz {samples.shape}")
+        clips.append(Clip(name, LANGUAGES[name], SAMPLES[name].transcript, samples))
+    return clips
+
+
+def concatenate(clips: list[Clip], gap_seconds: float = GAP_SECONDS) -> np.ndarray:
+    gap = np.zeros(int(gap_seconds * SAMPLE_RATE), dtype=np.int16)
+    pieces: list[np.ndarray] = []
+    for index, clip in enumerate(clips):
+        if index:
+            pieces.append(gap)
+        pieces.append(clip.samples)
+    return np.concatenate(pieces)
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(samples.astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def to_float32(samples: np.ndarray) -> np.ndarray:
+    """PCM16 as the service's decoder hands it to Whisper (FFmpeg's s16 -> flt)."""
+    return samples.astype(np.float32) / 32768.0
+
+
+# --- the bare engine ---------------------------------------------------------------------
+
+
+def bare_model() -> WhisperModel:
+    """The model as the service loads it with its defaults (engine.py `load`)."""
+    return WhisperModel(
+        str(ensure_packaged_model()),
+        device="cpu",
+        device_index=0,
+        compute_type="int8",
+        cpu_threads=os.cpu_count() or 1,
+        num_workers=1,
+    )
+
+
+def bare_recognize(pipeline: BatchedInferencePipeline, audio: np.ndarray) -> str:
+    """What `WhisperEngine.transcribe_file` runs for vad_filter=True and default options.
+    Decoding is lazy: the text exists only once every segment has been consumed."""
+    segments, _ = pipeline.transcribe(
+        audio,
+        without_timestamps=False,
+        vad_filter=True,
+        temperature=0.0,
+        batch_size=8,
+        language=None,
+        task="transcribe",
+        initial_prompt=None,
+        hotwords=None,
+        word_timestamps=False,
+        beam_size=5,
+    )
+    return " ".join(segment.text.strip() for segment in segments)
+
+
+# --- machine load ------------------------------------------------------------------------
+
+# The benchmark's own processes (the services it started), asked for at every snapshot.
+PidList = Callable[[], list[int]]
+
+
+def wait_for_quiet(max_load: float, patience_s: float) -> float:
+    """Waits until the 1-minute load average drops under `max_load` (colleagues' test runs
+    share the machine); returns the load it started at."""
+    deadline = time.monotonic() + patience_s
+    while (load := os.getloadavg()[0]) >= max_load and time.monotonic() < deadline:
+        print(f"load average {load:.2f} >= {max_load}: waiting", flush=True)
+        time.sleep(15)
+    if load >= max_load:
+        print(f"load average still {load:.2f}: measuring anyway (contended)", flush=True)
+    return load
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:9]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _process_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime, every thread
+
+
+class ForeignLoad:
+    """Share of the machine's CPU that processes other than ours used while measuring."""
+
+    def __init__(self, pids: PidList) -> None:
+        self._pids = pids
+        self._start = self._snapshot()
+
+    def _snapshot(self) -> tuple[int, int, int]:
+        busy, total = _machine_ticks()
+        ours = sum(_process_ticks(pid) for pid in [os.getpid(), *self._pids()])
+        return busy, total, ours
+
+    def share(self) -> float:
+        busy, total, ours = self._snapshot()
+        start_busy, start_total, start_ours = self._start
+        elapsed = max(1, total - start_total)
+        return max(0, (busy - start_busy) - (ours - start_ours)) / elapsed
+
+
+def wait_for_idle_others(pids: PidList, max_share: float = 0.05, patience_s: float = 600) -> None:
+    """Between phases: waits until processes other than ours have been (nearly) idle for
+    5 s. The load average cannot say this once our own service has been busy."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        watch = ForeignLoad(pids)
+        time.sleep(5)
+        share = watch.share()
+        if share <= max_share:
+            return
+        if time.monotonic() > deadline:
+            print(f"other processes still use {share:.0%} of the CPU: measuring anyway")
+            return
+        print(f"other processes use {share:.0%} of the CPU: waiting", flush=True)
+
+
+@contextmanager
+def phase(name: str, pids: PidList) -> Iterator[None]:
+    """A measured stretch: starts when others are idle, says afterwards how idle they were."""
+    wait_for_idle_others(pids)
+    watch = ForeignLoad(pids)
+    yield
+    print(f"[{name}] other processes' CPU meanwhile: {watch.share():.1%}", flush=True)
+
+
+# --- services ----------------------------------------------------------------------------
+
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class AsrService:
+    target: str
+    metadata: Metadata
+    process: ServiceProcess
+    metrics_url: str
+
+    def pids(self) -> list[int]:
+        return [self.process.process.pid]
+
+    def stub(self, channel: grpc.Channel) -> asr_pb2_grpc.AsrServiceStub:
+        return asr_pb2_grpc.AsrServiceStub(channel)
+
+
+@contextmanager
+def asr_service(
+    token: str, workers: int = 1, max_streams: int | None = None
+) -> Iterator[AsrService]:
+    """The service with its defaults, but for ASR_WORKERS and, when given, the number of
+    live streams it admits (its default follows the core count)."""
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "API_TOKENS": token,
+        "ASR_PORT": str(port),
+        "ASR_METRICS_PORT": str(metrics_port),
+        "ASR_WORKERS": str(workers),
+        # Admit every stream the bench opens, past the service's own capacity default, to
+        # measure what overcommitting does.
+        "ASR_MAX_STREAMS": "8",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONFAULTHANDLER": "1",  # a crash leaves its stack in the log
+    }
+    if max_streams is not None:
+        env["ASR_MAX_STREAMS"] = str(max_streams)
+    LOGS.mkdir(exist_ok=True)
+    process = ServiceProcess("paneas.services.asr", env, LOGS / f"asr-w{workers}-{port}.log")
+    try:
+        target = f"127.0.0.1:{port}"
+        wait_until(lambda: grpc_serving(target), "asr", process.process, timeout=300)
+        metadata = (("authorization", f"Bearer {token}"),)
+        yield AsrService(target, metadata, process, f"http://127.0.0.1:{metrics_port}/metrics")
+    finally:
+        _stop(process)
+
+
+def _stop(service: ServiceProcess) -> None:
+    died = service.process.poll()
+    service.stop()
+    if died is not None:
+        print(
+            f"{service.module} (pid {service.process.pid}) had exited early with {died}; "
+            f"see {service.log_path}",
+            flush=True,
+        )
+
+
+@contextmanager
+def gateway(token: str, asr_target: str, work: Path) -> Iterator[tuple[str, ServiceProcess]]:
+    port = free_port()
+    env = {
+        "API_TOKENS": token,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_ASR_TARGET": asr_target,
+        "GATEWAY_OCR_TARGET": f"127.0.0.1:{free_port()}",  # nothing there; unused
+        "DATABASE_URL": f"sqlite:///{work / 'analytics.db'}",
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = ServiceProcess("paneas.gateway", env, LOGS / f"gateway-{port}.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(f"{url}/openapi.json"), "gateway", process.process)
+        yield url, process
+    finally:
+        _stop(process)
+
+
+# --- one file, three paths ---------------------------------------------------------------
+
+
+Recognizer = Callable[[], str]
+
+
+def grpc_recognizer(
+    stub: asr_pb2_grpc.AsrServiceStub, metadata: Metadata, wav: bytes
+) -> Recognizer:
+    request = asr_pb2.RecognizeRequest(config=asr_pb2.RecognitionConfig(vad_filter=True), audio=wav)
+    return lambda: stub.Recognize(request, metadata=metadata, timeout=600).text
+
+
+def rest_recognizer(client: httpx.Client, url: str, wav: bytes) -> tuple[str, Recognizer]:
+    """The OpenAI-compatible route when the gateway has it, else the transcoded JSON one."""
+
+    def openai() -> str:
+        response = client.post(
+            f"{url}/v1/audio/transcriptions",
+            files={"file": ("audio.wav", wav, "audio/wav")},
+            data={"model": "whisper-1"},
+        )
+        response.raise_for_status()
+        return response.json()["text"]
+
+    body = {"config": {"vadFilter": True}, "audio": base64.b64encode(wav).decode()}
+
+    def transcoded() -> str:
+        response = client.post(f"{url}/api/v1/asr:recognize", json=body)
+        response.raise_for_status()
+        return response.json().get("text", "")
+
+    probe = client.post(f"{url}/v1/audio/transcriptions", data={"model": "whisper-1"})
+    if probe.status_code == 404:
+        return "POST /api/v1/asr:recognize (JSON)", transcoded
+    return "POST /v1/audio/transcriptions", openai
+
+
+def timed(call: Recognizer) -> tuple[float, str]:
+    started = time.perf_counter()
+    text = call()
+    return time.perf_counter() - started, text
+
+
+@dataclass
+class PathResult:
+    latencies: list[float] = field(default_factory=list)
+    texts: set[str] = field(default_factory=set)
+
+
+def measure_latency(paths: dict[str, Recognizer], runs: int) -> dict[str, PathResult]:
+    """Alternates the paths, one run each in turn (the order rotating every round), so
+    drifts in machine speed hit them all alike."""
+    for call in paths.values():
+        call()  # warm up: first-call allocations, connections
+    names = list(paths)
+    results = {name: PathResult() for name in names}
+    for round_ in range(runs):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            seconds, text = timed(paths[name])
+            results[name].latencies.append(seconds)
+            results[name].texts.add(text)
+    return results
+
+
+# --- throughput --------------------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    label: str
+    audio_seconds: float
+    wall_seconds: float
+    refused: int = 0
+
+    @property
+    def speed(self) -> float:
+        return self.audio_seconds / self.wall_seconds
+
+
+def throughput(
+    label: str, calls: list[Callable[[], object]], audio_seconds: float, concurrent: bool
+) -> Throughput:
+    refused = 0
+
+    def guarded(call: Callable[[], object]) -> None:
+        nonlocal refused
+        try:
+            call()
+        except grpc.RpcError as error:
+            if error.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise
+            refused += 1
+
+    started = time.perf_counter()
+    if concurrent:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            list(pool.map(guarded, calls))
+    else:
+        for call in calls:
+            guarded(call)
+    return Throughput(label, audio_seconds, time.perf_counter() - started, refused)
+
+
+def service_throughput(
+    service: AsrService, wavs: list[bytes], audio_seconds: float, workers: int
+) -> list[Throughput]:
+    with grpc.insecure_channel(service.target) as channel:
+        stub = service.stub(channel)
+        calls = [grpc_recognizer(stub, service.metadata, wav) for wav in wavs]
+        calls[0]()  # warm
+        return [
+            throughput(f"gRPC, sequential, ASR_WORKERS={workers}", calls, audio_seconds, False),
+            throughput(f"gRPC, 8 at once, ASR_WORKERS={workers}", calls, audio_seconds, True),
+        ]
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def print_latency(title: str, seconds: float, results: dict[str, PathResult]) -> None:
+    bare = percentile(results["bare"].latencies, 0.5)
+    print(f"\n{title} ({seconds:.1f} s of audio, {len(results['bare'].latencies)} runs)")
+    print(f"{'path':<42} {'p50 s':>7} {'p95 s':>7} {'RTF p50':>8} {'ratio':>6}  same text")
+    reference = results["bare"].texts
+    for name, result in results.items():
+        p50 = percentile(result.latencies, 0.5)
+        print(
+            f"{name:<42} {p50:7.3f} {percentile(result.latencies, 0.95):7.3f} "
+            f"{p50 / seconds:8.4f} {p50 / bare:6.3f}  {result.texts == reference}"
+        )
+
+
+def print_throughput(rows: list[Throughput]) -> None:
+    print(f"\n8 files ({rows[0].audio_seconds:.1f} s of audio in all)")
+    print(f"{'path':<36} {'wall s':>7} {'audio s/s':>10} {'refused':>8}")
+    for row in rows:
+        print(f"{row.label:<36} {row.wall_seconds:7.2f} {row.speed:10.2f} {row.refused:8d}")
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    files: dict[str, np.ndarray]  # latency: the concatenation, and jfk alone
+    batch: list[np.ndarray]  # throughput: the 7 clips and the concatenation
+    bare_pipeline: BatchedInferencePipeline
+
+    @classmethod
+    def build(cls) -> Workload:
+        clips = load_clips()
+        long_audio = concatenate(clips)
+        return cls(
+            {"concatenated clips": long_audio, "jfk": clips[0].samples},
+            [clip.samples for clip in clips] + [long_audio],
+            BatchedInferencePipeline(bare_model()),
+        )
+
+    @property
+    def batch_seconds(self) -> float:
+        return sum(samples.size for samples in self.batch) / SAMPLE_RATE
+
+
+def latency_phases(
+    work: Workload, service: AsrService, url: str, token: str, runs: int, pids: PidList
+) -> None:
+    with (
+        grpc.insecure_channel(service.target) as channel,
+        httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=600) as client,
+    ):
+        stub = service.stub(channel)
+        for name, samples in work.files.items():
+            wav = wav_bytes(samples)
+            rest_name, rest = rest_recognizer(client, url, wav)
+            paths = {
+                "bare": partial(bare_recognize, work.bare_pipeline, to_float32(samples)),
+                "gRPC Recognize": grpc_recognizer(stub, service.metadata, wav),
+                f"REST {rest_name}": rest,
+            }
+            with phase(f"latency, {name}", pids):
+                results = measure_latency(paths, runs)
+            print_latency(name, samples.size / SAMPLE_RATE, results)
+
+
+def throughput_phases(
+    work: Workload, service: AsrService, workers: int, pids: PidList
+) -> list[Throughput]:
+    rows = []
+    if workers == 1:
+        bare = [partial(bare_recognize, work.bare_pipeline, to_float32(s)) for s in work.batch]
+        with phase("throughput, bare", pids):
+            rows.append(throughput("bare, sequential", bare, work.batch_seconds, False))
+    wavs = [wav_bytes(samples) for samples in work.batch]
+    with phase(f"throughput, ASR_WORKERS={workers}", pids):
+        rows += service_throughput(service, wavs, work.batch_seconds, workers)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 runs, ASR_WORKERS=1 only")
+    parser.add_argument("--runs", type=int, default=15, help="latency runs per path and file")
+    parser.add_argument("--workers", default="1,2", help="ASR_WORKERS settings for throughput")
+    parser.add_argument("--max-load", type=float, default=0.5)
+    parser.add_argument("--patience", type=float, default=900, help="seconds to wait for it")
+    args = parser.parse_args()
+    runs = 2 if args.quick else args.runs
+    workers = [1] if args.quick else [int(w) for w in args.workers.split(",")]
+
+    load = wait_for_quiet(args.max_load, args.patience)
+    print(f"machine: {machine()}; load average at start {load:.2f}", flush=True)
+    work = Workload.build()
+    token = secrets.token_urlsafe(16)
+    state = Path(tempfile.mkdtemp(prefix="paneas-bench-asr-"))
+    concatenated = state / "concatenated.wav"
+    concatenated.write_bytes(wav_bytes(work.files["concatenated clips"]))
+    print(f"the concatenated clips are in {concatenated}")
+    rows: list[Throughput] = []
+    with asr_service(token) as service, gateway(token, service.target, state) as (url, gw):
+
+        def pids() -> list[int]:
+            return [*service.pids(), gw.process.pid]
+
+        latency_phases(work, service, url, token, runs, pids)
+        rows += throughput_phases(work, service, 1, pids)
+    for count in [w for w in workers if w != 1]:
+        with asr_service(token, workers=count) as service:
+            rows += throughput_phases(work, service, count, service.pids)
+    print_throughput(rows)
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}; service logs in {LOGS}")
+
+
+if __name__ == "__main__":
+    main()
