@@ -1,7 +1,7 @@
 """ASR live benchmark: latency of StreamingRecognize under 1, 2 and 4 real-time streams, and
 the naive "re-transcribe the growing buffer" loop on the same model as a baseline.
 
-    .venv/bin/python -m bench.asr_live [--quick] [--streams 1,2,4] [--seconds 60]
+    .venv/bin/python -m bench.asr_live [--quick] [--streams 1,2,4] [--seconds 60] [--show-text]
 
 Each stream sends PCM16 at real-time pace (100 ms chunks on an absolute schedule, so the
 pace does not drift) with {language, interim_results, word_timestamps}. Stream i speaks
