@@ -315,7 +315,10 @@ class StreamSession:
 
     async def _interim_result(self, job: _DecodeJob) -> None:
         utterance = job.utterance
-        if self._superseded(job):
+        # Interims take a slot only when one is free: waiting in line for one would hold this
+        # stream's decode loop, and with it the finals queued behind, for a hypothesis that is
+        # stale by the time it runs.
+        if self._superseded(job) or self._scheduler.busy:
             metrics.SKIPPED_INTERIMS.inc()
             return
         options = replace(self._config.options, language=self._language)
