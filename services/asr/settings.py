@@ -27,16 +27,16 @@ class AsrSettings(ServerSettings):
     workers: int = 1
     # Work waiting for a worker beyond which new work is refused with RESOURCE_EXHAUSTED.
     max_queue: int = 8
-    # Live streams admitted at once; one more is refused with RESOURCE_EXHAUSTED. 0: one per
-    # CPU core (measured: a 2-core box keeps up with 2 real-time streams on base with beam 5
-    # and word timings, not with 4; see docs/benchmarks.md), 16 on a GPU.
+    # Live streams admitted at once; one more is refused with RESOURCE_EXHAUSTED. 0: two per
+    # CPU core (measured: a 2-core box keeps up with 4 real-time streams on base with beam 5
+    # and word timings; see docs/benchmarks.md), 16 on a GPU.
     max_streams: int = 0
 
     def stream_limit(self) -> int:
         if self.max_streams:
             return self.max_streams
         if self.device == "cpu":
-            return os.cpu_count() or 1
+            return 2 * (os.cpu_count() or 1)
         return 16
 
     # Seconds a refused caller is told to wait before retrying.
