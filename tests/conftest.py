@@ -30,6 +30,13 @@ class RunningAsr:
 
 
 @dataclass
+class RunningLlm:
+    target: str
+    metrics_url: str
+    process: ServiceProcess
+
+
+@dataclass
 class RunningGateway:
     url: str
     process: ServiceProcess
@@ -105,6 +112,31 @@ async def asr_channel(asr_service):
         yield channel
 
 
+@pytest.fixture(scope="session")
+def llm_service(api_token, tmp_path_factory) -> RunningLlm:
+    """One real LLM service on the embedded default (llama.cpp, packaged SmolLM2)."""
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "API_TOKENS": api_token,
+        "LLM_PORT": str(port),
+        "LLM_METRICS_PORT": str(metrics_port),
+        # The external tier is the real OpenAI API, which tests cannot reach.
+        "OPENAI_API_KEY": "",
+    }
+    log = tmp_path_factory.mktemp("llm") / "llm.log"
+    service = ServiceProcess("paneas.services.llm", env, log)
+    target = f"127.0.0.1:{port}"
+    wait_until(lambda: grpc_serving(target), "LLM service", service.process, timeout=120)
+    yield RunningLlm(target, f"http://127.0.0.1:{metrics_port}/metrics", service)
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+async def llm_channel(llm_service):
+    async with grpc.aio.insecure_channel(llm_service.target) as channel:
+        yield channel
+
+
 def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) -> RunningGateway:
     port = free_port()
     env = {
@@ -113,6 +145,7 @@ def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) ->
         "GATEWAY_OCR_TARGET": ocr_target,
         # Not deployed unless a test says so (the default target is a real port).
         "GATEWAY_ASR_TARGET": "",
+        "GATEWAY_LLM_TARGET": "",
         # Each test gateway keeps its analytics to itself.
         "DATABASE_URL": f"sqlite:///{log_dir}/analytics.db",
         **extra_env,
@@ -133,7 +166,7 @@ def otlp_env(collector) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def gateway(
-    api_token, ocr_service, asr_service, otlp_collector, tmp_path_factory
+    api_token, ocr_service, asr_service, llm_service, otlp_collector, tmp_path_factory
 ) -> RunningGateway:
     running = start_gateway(
         api_token,
@@ -141,11 +174,13 @@ def gateway(
         tmp_path_factory.mktemp("gateway"),
         GATEWAY_MAX_BODY_BYTES=str(8 * 1024 * 1024),
         GATEWAY_ASR_TARGET=asr_service.target,
+        GATEWAY_LLM_TARGET=llm_service.target,
         # The whole suite shares this gateway and one token; schemathesis alone sends
         # hundreds of requests. Limits are tested on gateways of their own.
         RATE_LIMIT_GLOBAL="1000000",
         RATE_LIMIT_ASR="1000000",
         RATE_LIMIT_OCR="1000000",
+        RATE_LIMIT_LLM="1000000",
         **otlp_env(otlp_collector),
     )
     yield running
