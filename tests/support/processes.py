@@ -54,12 +54,14 @@ def http_ok(url: str) -> bool:
 class ServiceProcess:
     """A `python -m MODULE` child with its environment and a log file to inspect."""
 
-    def __init__(self, module: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, module: str, env: dict[str, str], log_path: Path, args: list[str] | None = None
+    ) -> None:
         self.module = module
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *(args or [])],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,

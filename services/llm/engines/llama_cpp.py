@@ -188,11 +188,24 @@ class LlamaCppEngine:
         if params.seed is not None:
             self._llama.set_seed(params.seed)
         if params.tools and params.tool_choice != "none":
+            tool_choice = _tool_choice(params)
+            if tool_choice == "auto":
+                # llama-cpp-python decides between text and a call in one piece and cannot
+                # stream that decision: the answer comes as one delta.
+                options["stream"] = False
+                completion = chatml_function_calling(
+                    llama=self._llama,
+                    messages=params.messages,
+                    tools=params.tools,
+                    tool_choice=tool_choice,
+                    **options,
+                )
+                return iter(_chunks_of_completion(completion))
             return chatml_function_calling(
                 llama=self._llama,
                 messages=params.messages,
                 tools=params.tools,
-                tool_choice=_tool_choice(params),
+                tool_choice=tool_choice,
                 **options,
             )
         response_format = params.response_format
@@ -219,6 +232,20 @@ def _tool_choice(params: ChatParams) -> str | dict[str, Any]:
         if name not in {tool["function"]["name"] for tool in params.tools}:
             raise EngineRejected(f"tool_choice names {name!r}, which is not among the tools")
     return choice
+
+
+def _chunks_of_completion(completion: dict[str, Any]) -> list[dict[str, Any]]:
+    choice = completion["choices"][0]
+    message = choice["message"]
+    delta: dict[str, Any] = {"content": message.get("content") or ""}
+    if message.get("tool_calls"):
+        delta["tool_calls"] = [
+            {**call, "index": index} for index, call in enumerate(message["tool_calls"])
+        ]
+    return [
+        {"choices": [{"delta": delta, "finish_reason": None}]},
+        {"choices": [{"delta": {}, "finish_reason": choice.get("finish_reason") or "stop"}]},
+    ]
 
 
 def _delta_of(chunk: dict[str, Any]) -> ChatDelta:
