@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.asr.settings import AsrSettings
+from paneas.services.llm.settings import LlmSettings
 from paneas.services.ocr.settings import OcrSettings
 from paneas.services.runtime.settings import RuntimeSettings
 
@@ -73,9 +74,12 @@ def _metrics_line(settings) -> list[str]:
 
 def stack_components(env: dict[str, str]) -> list[Component]:
     """The processes of the stack; fills in `env` so each finds the others."""
-    ocr, asr = OcrSettings(), AsrSettings()
+    ocr, asr, llm = OcrSettings(), AsrSettings(), LlmSettings()
     env.setdefault("GATEWAY_OCR_TARGET", f"{ocr.host}:{ocr.port}")
     env.setdefault("GATEWAY_ASR_TARGET", f"{asr.host}:{asr.port}")
+    env.setdefault("GATEWAY_LLM_TARGET", f"{llm.host}:{llm.port}")
+    # Live transcription asks the LLM for insights.
+    env.setdefault("ASR_LLM_TARGET", f"{llm.host}:{llm.port}")
     gateway = GatewaySettings()
     gateway_url = f"http://{gateway.host}:{gateway.port}"
     return [
@@ -97,6 +101,13 @@ def stack_components(env: dict[str, str]) -> list[Component]:
                 if asr.metrics_port
                 else []
             ),
+        ),
+        Component(
+            "llm",
+            "paneas.services.llm",
+            f"grpc://{llm.host}:{llm.port}",
+            grpc_health_probe(llm.host, llm.port),
+            [f"models from {llm.catalogue}"] + _metrics_line(llm),
         ),
         Component(
             "gateway",

@@ -21,6 +21,9 @@ def test_launcher_starts_serves_and_stops(tmp_path):
         "ASR_PORT": str(free_port()),
         "ASR_METRICS_PORT": str(free_port()),
         "ASR_WARMUP": "false",
+        "LLM_PORT": str(free_port()),
+        "LLM_METRICS_PORT": str(free_port()),
+        "LLM_WARMUP": "false",
         "GATEWAY_PORT": str(gateway_port),
         "PYTHONUNBUFFERED": "1",
     }
@@ -50,6 +53,7 @@ def test_launcher_starts_serves_and_stops(tmp_path):
             assert {name: backend["status"] for name, backend in backends.items()} == {
                 "ocr": "SERVING",
                 "asr": "SERVING",
+                "llm": "SERVING",
             }
             engines = httpx.post(
                 f"{url}/api/v1/ocr",
