@@ -99,7 +99,8 @@ class RouterSpec(BaseModel):
     allowed_fails: int = 3
     # ... which then stays open this long, after which one trial request is let through.
     cooldown_seconds: float = 30.0
-    # Longest wait for the first token before the engine counts as failed.
+    # Longest wait for a remote endpoint's first token before it counts as failed (local
+    # engines queue requests and bound the queue's length instead).
     first_token_timeout_seconds: float = 30.0
     # Longest wait between two tokens once generation runs.
     idle_timeout_seconds: float = 60.0

@@ -3,6 +3,7 @@
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import grpc
 
@@ -27,20 +28,23 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
             calls: dict[int, llm_pb2.ToolCall] = {}
             choice = llm_pb2.Choice(index=0)
             response = _header(llm_pb2.ChatResponse(), generation)
-            async for delta in generation.deltas:
-                message.content += delta.content
-                for fragment in delta.tool_calls:
-                    call = calls.setdefault(
-                        fragment.index,
-                        llm_pb2.ToolCall(index=fragment.index, type="function"),
-                    )
-                    call.id = call.id or fragment.id
-                    call.function.name += fragment.name
-                    call.function.arguments += fragment.arguments
-                if delta.finish_reason:
-                    choice.finish_reason = convert.FINISH_REASONS[delta.finish_reason]
-                    if delta.usage:
-                        response.usage.CopyFrom(convert.usage_message(delta.usage))
+            # Closed here, in the call's own task, even when the client cancels: that is
+            # what stops generation in the engine at once.
+            async with aclosing(generation.deltas) as deltas:
+                async for delta in deltas:
+                    message.content += delta.content
+                    for fragment in delta.tool_calls:
+                        call = calls.setdefault(
+                            fragment.index,
+                            llm_pb2.ToolCall(index=fragment.index, type="function"),
+                        )
+                        call.id = call.id or fragment.id
+                        call.function.name += fragment.name
+                        call.function.arguments += fragment.arguments
+                    if delta.finish_reason:
+                        choice.finish_reason = convert.FINISH_REASONS[delta.finish_reason]
+                        if delta.usage:
+                            response.usage.CopyFrom(convert.usage_message(delta.usage))
             message.tool_calls.extend(calls[index] for index in sorted(calls))
             choice.message.CopyFrom(message)
             response.choices.append(choice)
@@ -54,19 +58,20 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         try:
             generation = await self._start(request, context)
             first = True
-            async for delta in generation.deltas:
-                chunk = _header(llm_pb2.StreamChatResponse(), generation)
-                choice = chunk.choices.add(index=0, delta=convert.delta_message(delta))
-                if first:
-                    choice.delta.role = llm_pb2.ROLE_ASSISTANT
-                    first = False
-                if delta.finish_reason:
-                    choice.finish_reason = convert.FINISH_REASONS[delta.finish_reason]
-                yield chunk
-                if delta.finish_reason and request.include_usage and delta.usage:
-                    usage = _header(llm_pb2.StreamChatResponse(), generation)
-                    usage.usage.CopyFrom(convert.usage_message(delta.usage))
-                    yield usage
+            async with aclosing(generation.deltas) as deltas:
+                async for delta in deltas:
+                    chunk = _header(llm_pb2.StreamChatResponse(), generation)
+                    choice = chunk.choices.add(index=0, delta=convert.delta_message(delta))
+                    if first:
+                        choice.delta.role = llm_pb2.ROLE_ASSISTANT
+                        first = False
+                    if delta.finish_reason:
+                        choice.finish_reason = convert.FINISH_REASONS[delta.finish_reason]
+                    yield chunk
+                    if delta.finish_reason and request.include_usage and delta.usage:
+                        usage = _header(llm_pb2.StreamChatResponse(), generation)
+                        usage.usage.CopyFrom(convert.usage_message(delta.usage))
+                        yield usage
         except LlmError as error:
             await _abort(context, error)
 

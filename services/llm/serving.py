@@ -80,6 +80,8 @@ class ChatServing:
         ).inc()
         failures: list[_Failure] = []
         for model in plan.candidates:
+            if any(f.model.engine_name == model.engine_name for f in failures):
+                continue  # another name for an engine that just failed this request
             started = await self._start(model, params, failures)
             if started is None:
                 continue
@@ -116,7 +118,10 @@ class ChatServing:
         deltas = model.engine.stream(params)
         metrics.REQUESTS_WAITING.labels(kind).inc()
         try:
-            async with asyncio.timeout(self.spec.first_token_timeout_seconds):
+            # A local engine queues requests itself (bounded by count, not time): waiting in
+            # its queue under load is not a failure, and must not open its circuit.
+            timeout = self.spec.first_token_timeout_seconds if model.engine.remote else None
+            async with asyncio.timeout(timeout):
                 return await anext(deltas), deltas
         except TimeoutError:
             breaker.record_failure()

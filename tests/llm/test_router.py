@@ -18,6 +18,7 @@ class WordCounter:
     """Counts one token per word: routing only needs counts and windows."""
 
     kind = "test"
+    remote = False
 
     def __init__(self, model: str, context_window: int) -> None:
         self.model = model

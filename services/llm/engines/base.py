@@ -86,6 +86,9 @@ class ChatEngine(Protocol):
     """What the router needs from an engine. `kind` is "vllm", "llama_cpp" or "openai"."""
 
     kind: str
+    # Reached over the network (the router bounds the wait for its first token) rather than
+    # run in this process (which queues requests itself).
+    remote: bool
     # The concrete model the engine serves (a path, a Hugging Face id, a remote model name).
     model: str
     context_window: int

@@ -31,6 +31,7 @@ _OPENAI_TOP_P = 1.0
 
 class LlamaCppEngine:
     kind = "llama_cpp"
+    remote = False
 
     def __init__(self, spec: LlamaCppEngineSpec, retry_after: float = 1.0) -> None:
         self.spec = spec

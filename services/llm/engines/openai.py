@@ -28,6 +28,7 @@ _SAMPLING_FIELDS = ("temperature", "top_p", "seed", "presence_penalty", "frequen
 
 class OpenAiEngine:
     kind = "openai"
+    remote = True
 
     def __init__(self, spec: OpenAiEngineSpec) -> None:
         self.spec = spec
