@@ -88,8 +88,9 @@ def ocr_channel(ocr_service):
 
 
 @pytest.fixture(scope="session")
-def asr_service(api_token, tmp_path_factory) -> RunningAsr:
-    """One real ASR service on the packaged Whisper base; loaded once for the whole suite."""
+def asr_service(api_token, llm_service, tmp_path_factory) -> RunningAsr:
+    """One real ASR service on the packaged Whisper base; loaded once for the whole suite.
+    Its live insights ask the suite's real LLM service."""
     port, metrics_port = free_port(), free_port()
     env = {
         "API_TOKENS": api_token,
@@ -97,6 +98,11 @@ def asr_service(api_token, tmp_path_factory) -> RunningAsr:
         "ASR_METRICS_PORT": str(metrics_port),
         "ASR_MAX_STREAMS": "4",
         "ASR_MAX_QUEUE": "4",
+        "ASR_LLM_TARGET": llm_service.target,
+        # The LLM shares two cores with Whisper (and with whatever else runs): give its
+        # answers time, so tests that expect a summary get one.
+        "ASR_INSIGHT_TIMEOUT_SECONDS": "60",
+        "ASR_SUMMARY_TIMEOUT_SECONDS": "60",
     }
     log = tmp_path_factory.mktemp("asr") / "asr.log"
     service = ServiceProcess("paneas.services.asr", env, log)

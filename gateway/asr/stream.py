@@ -164,7 +164,7 @@ def result_event(result: asr_pb2.StreamingRecognitionResult) -> dict:
     }
 
 
-def summary_event(summary: asr_pb2.StreamSummary) -> dict:
+def summary_event(summary: asr_pb2.StreamSummary, insights: bool = False) -> dict:
     event = {
         "event": "final_summary",
         "transcript": summary.transcript.strip(),
@@ -172,12 +172,14 @@ def summary_event(summary: asr_pb2.StreamSummary) -> dict:
         "utterances": summary.utterance_count,
         "words": summary.word_count,
     }
-    if summary.summary:
+    if insights:
+        # Present whenever insights were asked for, so clients can tell "the LLM had no
+        # summary in time" ("") from "not asked" (absent).
         event["summary"] = summary.summary
     return event
 
 
-def events_of(response: asr_pb2.StreamingRecognizeResponse) -> list[dict]:
+def events_of(response: asr_pb2.StreamingRecognizeResponse, insights: bool = False) -> list[dict]:
     """The client events one service response carries, in the order they happened."""
     events = []
     if response.HasField("speech_event") and response.speech_event.type in _SPEECH_EVENTS:
@@ -190,7 +192,8 @@ def events_of(response: asr_pb2.StreamingRecognizeResponse) -> list[dict]:
     events.extend(result_event(result) for result in response.results)
     if response.HasField("insight"):
         insight = response.insight
-        # The hook for LLM insights: forwarded as the service sends them.
+        # The service runs insights beside the transcript (services/asr/insights.py); they
+        # are forwarded as they come, in their own events.
         events.append(
             {
                 "event": "insight",
@@ -201,7 +204,7 @@ def events_of(response: asr_pb2.StreamingRecognizeResponse) -> list[dict]:
             }
         )
     if response.HasField("summary"):
-        events.append(summary_event(response.summary))
+        events.append(summary_event(response.summary, insights))
     return events
 
 
@@ -384,8 +387,9 @@ class StreamSession:
 
     async def _forward(self, call: grpc.aio.StreamStreamCall) -> None:
         """Service -> client events, until the service ends the stream."""
+        insights = self.config is not None and self.config.enable_insights
         while (response := await call.read()) is not grpc.aio.EOF:
-            for event in events_of(response):
+            for event in events_of(response, insights):
                 if event["event"] == "batch_processed" and event["is_final"]:
                     self.outcome.final_texts.append(event["text"])
                 if event["event"] == "final_summary":
@@ -397,13 +401,16 @@ class StreamSession:
         """The closing totals, had the service sent none."""
         transcript = " ".join(text for text in self.outcome.final_texts if text)
         assert self.config is not None
-        return {
+        event = {
             "event": "final_summary",
             "transcript": transcript,
             "audio_seconds": round(self.config.seconds_of(self.outcome.audio_bytes), 3),
             "utterances": len(self.outcome.final_texts),
             "words": len(transcript.split()),
         }
+        if self.config.enable_insights:
+            event["summary"] = ""
+        return event
 
     async def _send(self, event: dict) -> None:
         text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))

@@ -2,17 +2,34 @@
 
 import asyncio
 
+import structlog
+
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr.engine import WhisperEngine
+from paneas.services.asr.insights import InsightClient
 from paneas.services.asr.scheduler import DecodeScheduler
 from paneas.services.asr.servicer import AsrServicer
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.runtime.server import GrpcService, ServiceRegistration
+from paneas.services.runtime.settings import RuntimeSettings
 
 SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["AsrService"].full_name
+log = structlog.get_logger("paneas.asr")
+
+
+def insight_client(settings: AsrSettings, runtime: RuntimeSettings) -> InsightClient | None:
+    if not settings.llm_target:
+        return None
+    # The launcher hands every process the same API_TOKENS (generating one when unset), so
+    # the first is one the LLM service accepts. A process started alone without API_TOKENS
+    # has a token of its own the LLM cannot know: it sends none, and the LLM's refusal
+    # becomes an error insight that says so.
+    token = runtime.api_tokens[0] if runtime.api_tokens else None
+    return InsightClient(settings, token)
 
 
 async def serve(settings: AsrSettings) -> None:
+    runtime = RuntimeSettings()
     engine = WhisperEngine(settings)
     scheduler = DecodeScheduler(
         slots=settings.workers,
@@ -20,14 +37,27 @@ async def serve(settings: AsrSettings) -> None:
         max_streams=settings.stream_limit(),
         retry_after=settings.retry_after_seconds,
     )
+    insights = insight_client(settings, runtime)
     registration = ServiceRegistration(
         SERVICE_NAME,
         asr_pb2_grpc.add_AsrServiceServicer_to_server,
-        AsrServicer(engine, scheduler, settings),
+        AsrServicer(engine, scheduler, settings, insights),
     )
-    await GrpcService("asr", settings).run(
-        [registration], load=lambda: asyncio.to_thread(engine.load), close=scheduler.close
-    )
+    service = GrpcService("asr", settings, runtime)
+    try:
+        await service.run(
+            [registration], load=lambda: load(engine, insights), close=scheduler.close
+        )
+    finally:
+        if insights is not None:
+            await insights.close()
+
+
+async def load(engine: WhisperEngine, insights: InsightClient | None) -> None:
+    await asyncio.to_thread(engine.load)
+    # The LLM is not waited for: it may start later or be down, and streams without
+    # insights need nothing from it.
+    log.info("live insights", llm=insights.target if insights else "off (ASR_LLM_TARGET empty)")
 
 
 def main() -> None:

@@ -49,3 +49,9 @@ class NotReady(AsrError):
     """The model is still loading."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class InsightsDisabled(AsrError):
+    """A stream asked for LLM insights on an instance that has no LLM to ask."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION

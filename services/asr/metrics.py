@@ -42,3 +42,8 @@ SPECULATIONS = Counter(
     "utterance, abandoned when speech went on).",
     ["outcome"],
 )
+INSIGHT_REQUESTS = Counter(
+    "paneas_asr_insight_requests_total",
+    "LLM requests for live insights, by kind (periodic, closing) and outcome (ok, failed).",
+    ["kind", "outcome"],
+)

@@ -12,7 +12,8 @@ from paneas.services.asr import metrics
 from paneas.services.asr.alignment import Aligner
 from paneas.services.asr.audio import SAMPLE_RATE, check_pcm_format, decode_file
 from paneas.services.asr.engine import WhisperEngine
-from paneas.services.asr.errors import AsrError, InvalidRequest, Overloaded
+from paneas.services.asr.errors import AsrError, InsightsDisabled, InvalidRequest, Overloaded
+from paneas.services.asr.insights import InsightClient, InsightWorker
 from paneas.services.asr.results import segment_message
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
@@ -23,11 +24,16 @@ _DONE = object()
 
 class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     def __init__(
-        self, engine: WhisperEngine, scheduler: DecodeScheduler, settings: AsrSettings
+        self,
+        engine: WhisperEngine,
+        scheduler: DecodeScheduler,
+        settings: AsrSettings,
+        insights: InsightClient | None = None,
     ) -> None:
         self._engine = engine
         self._scheduler = scheduler
         self._settings = settings
+        self._insights = insights
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
@@ -105,8 +111,9 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             await _abort(context, error)
             return
         session = StreamSession(self._engine, self._scheduler, config)
+        insights = self._insight_worker(config, session)
         failure: list[AsrError] = []
-        pump = asyncio.create_task(self._pump(request_iterator, session, failure))
+        pump = asyncio.create_task(self._pump(request_iterator, session, failure, insights))
         try:
             while (response := await session.responses.get()) is not None:
                 yield response
@@ -118,7 +125,17 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             pump.cancel()
             session.cancel()
             self._scheduler.release_stream()
-            await asyncio.gather(pump, return_exceptions=True)
+            closing = [pump] if insights is None else [pump, insights.close()]
+            await asyncio.gather(*closing, return_exceptions=True)
+
+    def _insight_worker(self, config: StreamConfig, session: StreamSession) -> InsightWorker | None:
+        if not config.insights or self._insights is None:
+            return None
+        worker = InsightWorker(
+            self._insights, self._settings, session.send_insight, config.session_id
+        )
+        session.on_final.append(worker.on_final)
+        return worker
 
     async def _stream_config(
         self,
@@ -139,6 +156,11 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         sample_rate = streaming.sample_rate_hertz or SAMPLE_RATE
         channels = streaming.audio_channel_count or 1
         check_pcm_format(sample_rate, channels)
+        if streaming.enable_insights and self._insights is None:
+            raise InsightsDisabled(
+                "LLM insights are off on this ASR instance: set ASR_LLM_TARGET to the LLM "
+                "service's address (host:port) to enable them, or stream without enable_insights"
+            )
         session_id = streaming.session_id or _metadata(context, "x-session-id") or uuid.uuid4().hex
         return StreamConfig(
             options=self._engine.options_of(streaming.config),
@@ -153,6 +175,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             vad_threshold=settings.vad_threshold,
             max_chunk_bytes=settings.max_chunk_bytes,
             max_stream_seconds=settings.max_stream_seconds,
+            insights=streaming.enable_insights,
         )
 
     async def _pump(
@@ -160,6 +183,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         request_iterator: AsyncIterator[asr_pb2.StreamingRecognizeRequest],
         session: StreamSession,
         failure: list[AsrError],
+        insights: InsightWorker | None,
     ) -> None:
         """Feeds the client's audio to the session; on half-close or a bad message, every
         utterance heard so far still gets its final result before the stream ends."""
@@ -171,7 +195,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                         "send audio after it"
                     )
                 session.accept_audio(request.audio)
-            await session.finish()
+            await session.finish(insights.closing_summary if insights is not None else None)
         except AsrError as error:
             failure.append(error)
             await session.drain()

@@ -60,3 +60,18 @@ class AsrSettings(ServerSettings):
     vad_threshold: float = 0.5
     # Audio decoded and transcribed once at start, so the first request pays no warm-up.
     warmup: bool = True
+
+    # LLM insights on live streams (`enable_insights`): where the LLM service listens. Empty
+    # turns insights off, and streams that ask for them are refused with FAILED_PRECONDITION.
+    llm_target: str = "127.0.0.1:50052"
+    # Model (or tier) insights are asked of; "auto" lets the LLM router pick by prompt size.
+    insight_model: str = "auto"
+    # At most one insight request per stream in this many seconds, and only after new final
+    # text: a long meeting costs the LLM one short call per interval, not one per utterance.
+    insight_min_interval_seconds: float = 5.0
+    # Deadline of one insight request; a slower LLM counts as failing, never as blocking.
+    insight_timeout_seconds: float = 20.0
+    # How long the closing summary may hold back the end of a stream after its last final.
+    summary_timeout_seconds: float = 15.0
+    # Most tokens an insight or the closing summary may generate.
+    insight_max_tokens: int = 120

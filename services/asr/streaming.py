@@ -10,7 +10,7 @@ when newer audio or the final supersedes them, so a busy machine sheds interims,
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -51,6 +51,8 @@ class StreamConfig:
     vad_threshold: float
     max_chunk_bytes: int
     max_stream_seconds: float
+    # The client asked for LLM insights (services/asr/insights.py).
+    insights: bool = False
 
 
 @dataclass
@@ -234,8 +236,10 @@ class StreamSession:
         else:
             self._emit_event(asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED, speech_end / SAMPLE_RATE)
 
-    async def finish(self) -> None:
-        """The client half-closed: finalise what is open, wait for every final, summarise."""
+    async def finish(self, summarise: Callable[[], Awaitable[str]] | None = None) -> None:
+        """The client half-closed: finalise what is open, wait for every final, summarise.
+        `summarise` (the LLM's summary, with insights) is awaited only after the last final
+        is out, so whatever it takes holds back nothing but the summary itself."""
         tail = self._converter.flush()
         if tail.size:
             self._consume(tail, time.perf_counter())
@@ -246,6 +250,8 @@ class StreamSession:
             utterance_count=len(self._transcripts),
             word_count=self._word_count,
         )
+        if summarise is not None:
+            summary.summary = await summarise()
         self._send(asr_pb2.StreamingRecognizeResponse(summary=summary))
 
     async def drain(self) -> None:
@@ -364,6 +370,11 @@ class StreamSession:
     def _emit_event(self, kind: asr_pb2.SpeechEventType, offset: float) -> None:
         event = asr_pb2.SpeechEvent(type=kind, offset_seconds=max(0.0, offset))
         self._send(asr_pb2.StreamingRecognizeResponse(speech_event=event))
+
+    def send_insight(self, insight: asr_pb2.Insight) -> None:
+        """Each insight travels in a response of its own, queued behind whatever results
+        are already out: it never rides on, or holds back, a transcript result."""
+        self._send(asr_pb2.StreamingRecognizeResponse(insight=insight))
 
     def _send(self, response: asr_pb2.StreamingRecognizeResponse) -> None:
         response.session_id = self._config.session_id

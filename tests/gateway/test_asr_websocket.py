@@ -117,6 +117,43 @@ async def test_live_stream_paced_in_real_time(url, bearer, jfk_pcm):
     assert summary["words"] == len(summary["transcript"].split())
 
 
+async def test_insights_arrive_during_the_stream_and_summarise_it(url, bearer, jfk_pcm):
+    """With enable_insights the service asks the suite's real LLM; its insights come as
+    events while the stream is live, and its summary closes it."""
+    pcm, rate = jfk_pcm
+    events: list[dict] = []
+    got_insight = asyncio.Event()
+    began_wall = time.time()
+    async with connect(url, additional_headers=bearer) as ws:
+        await ws.send(start(sample_rate=rate, enable_insights=True))
+
+        async def collect() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    events.append(json.loads(await ws.recv()))
+                    if events[-1]["event"] == "insight" and events[-1]["type"] == "summary":
+                        got_insight.set()
+
+        collector = asyncio.create_task(collect())
+        began = time.monotonic()
+        for index, frame in enumerate(frames(pcm, rate)):
+            await ws.send(frame)
+            await asyncio.sleep(max(0.0, began + (index + 1) * FRAME_SECONDS - time.monotonic()))
+        # The LLM shares the CPU with Whisper: the stream stays open until it has spoken.
+        await asyncio.wait_for(got_insight.wait(), 90)
+        await ws.send(STOP)
+        await asyncio.wait_for(collector, 90)
+        assert ws.close_code == 1000
+
+    insight = next(event for event in events if event["event"] == "insight")
+    assert insight["type"] == "summary" and insight["text"].strip() and insight["model"]
+    assert began_wall <= insight["generated_at"] <= time.time()
+    summary = events[-1]
+    assert summary["event"] == "final_summary", events
+    assert wer(JFK, summary["transcript"]) <= 0.25
+    assert summary["summary"].strip()
+
+
 async def short_session(ws: ClientConnection, session_id: str | None = None) -> list[dict]:
     """Start and stop without audio: enough to prove the session works end to end."""
     await ws.send(start(**({"session_id": session_id} if session_id else {})))
