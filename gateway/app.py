@@ -15,7 +15,15 @@ from paneas.gateway.backends import Backends
 from paneas.gateway.body_limit import BodySizeLimitMiddleware
 from paneas.gateway.errors import install_error_handlers
 from paneas.gateway.rate_limit import install_rate_limiting
-from paneas.gateway.routers import asr, asr_stream, health, metrics, ocr, openai_audio
+from paneas.gateway.routers import (
+    asr,
+    asr_stream,
+    health,
+    metrics,
+    ocr,
+    openai_audio,
+    openai_chat,
+)
 from paneas.gateway.settings import GatewaySettings
 from paneas.gateway.telemetry import RequestTelemetryMiddleware
 from paneas.gateway.transcoding.routes import install_transcoded_routes
@@ -59,6 +67,8 @@ def create_app(
         app.include_router(openai_audio.router)
         app.include_router(asr.router)
         app.include_router(asr_stream.router)
+    if settings.llm_target:
+        app.include_router(openai_chat.router)
     install_transcoded_routes(app, settings)
 
     # Middleware: each one added wraps all added before it, so the last added runs first.

@@ -6,6 +6,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from paneas.asr.v1 import asr_pb2_grpc
 from paneas.gateway.grpc_client import client_interceptors
 from paneas.gateway.settings import GatewaySettings
+from paneas.llm.v1 import llm_pb2_grpc
 from paneas.ocr.v1 import ocr_pb2_grpc
 
 
@@ -35,6 +36,9 @@ class Backends:
         )
         self.asr = (
             asr_pb2_grpc.AsrServiceStub(self.channels["asr"]) if "asr" in self.channels else None
+        )
+        self.llm = (
+            llm_pb2_grpc.LlmServiceStub(self.channels["llm"]) if "llm" in self.channels else None
         )
 
     async def health(self, deadline_seconds: float) -> dict[str, dict[str, str]]:

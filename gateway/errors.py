@@ -122,6 +122,11 @@ async def _grpc_error(request: Request, error: grpc.aio.AioRpcError) -> JSONResp
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     problems = error.errors()
+    if problems and problems[0]["type"] == "json_invalid":
+        # Its location is a character offset, not a parameter.
+        detail, offset = problems[0].get("ctx", {}).get("error", ""), problems[0]["loc"][-1]
+        message = f"the request body is not valid JSON: {detail} (at character {offset})"
+        return error_response(request.url.path, 400, grpc.StatusCode.INVALID_ARGUMENT, message)
     message = "; ".join(
         f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in problems
     )

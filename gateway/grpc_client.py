@@ -46,6 +46,20 @@ class _UnaryUnaryMetrics(grpc.aio.UnaryUnaryClientInterceptor):
         return call
 
 
+class _CancelUnaryWithItsCaller(grpc.aio.UnaryUnaryClientInterceptor):
+    """OpenTelemetry's unary interceptor awaits the whole RPC inside grpc's interceptor
+    task, so `call.cancel()` only cancels that task and the RPC itself runs on to its end
+    (a disconnected client's generation or transcription would keep the backend busy). This
+    one runs inside that task and cancels the RPC when the task is cancelled."""
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        call = await continuation(client_call_details, request)
+        task = asyncio.current_task()
+        if task is not None:
+            task.add_done_callback(lambda done: call.cancel() if done.cancelled() else None)
+        return call
+
+
 class _UnaryStreamMetrics(grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, client_call_details, request):
         call = await continuation(client_call_details, request)
@@ -64,6 +78,7 @@ def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
     # Tracing first so the metrics interceptor's call runs inside the client span.
     return [
         *aio_client_interceptors(),
+        _CancelUnaryWithItsCaller(),
         _UnaryUnaryMetrics(),
         _UnaryStreamMetrics(),
         _StreamStreamMetrics(),

@@ -20,12 +20,14 @@ class GatewaySettings(BaseSettings):
     # gRPC targets of the services (host:port); an empty target means "not deployed".
     ocr_target: str = "127.0.0.1:50053"
     asr_target: str = "127.0.0.1:50051"
-    llm_target: str = ""
+    llm_target: str = "127.0.0.1:50052"
     tts_target: str = ""
     # Deadline for an OCR call, seconds.
     ocr_timeout_seconds: float = 300.0
     # Deadline for a file transcription, translation or alignment, seconds (long files).
     asr_timeout_seconds: float = 600.0
+    # Deadline for a chat completion, streamed or not, seconds (long answers on a busy CPU).
+    llm_timeout_seconds: float = 300.0
     # Deadline of other calls when the client sends no Grpc-Timeout header, seconds.
     default_timeout_seconds: float = 120.0
     # Deadline for each backend health check, seconds.
@@ -59,4 +61,5 @@ class GatewaySettings(BaseSettings):
         return {
             "ocr": self.ocr_timeout_seconds,
             "asr": self.asr_timeout_seconds,
+            "llm": self.llm_timeout_seconds,
         }.get(backend, self.default_timeout_seconds)

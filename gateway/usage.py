@@ -46,12 +46,23 @@ def _asr_align(usage: Usage, response: Message) -> None:
     usage.audio_seconds = response.duration_seconds
 
 
+def _llm_chat(usage: Usage, response: Message) -> None:
+    # ChatResponse, and every StreamChat chunk (the last one alone carries usage).
+    if response.model:
+        usage.model = response.model
+    if response.HasField("usage"):
+        usage.prompt_tokens = response.usage.prompt_tokens
+        usage.completion_tokens = response.usage.completion_tokens
+
+
 # How to read usage off the responses of RPCs that report any; keyed by full RPC name.
 _FROM_RESPONSE: dict[str, Callable[[Usage, Message], None]] = {
     "/paneas.ocr.v1.OcrService/Recognize": _ocr_recognize,
     "/paneas.asr.v1.AsrService/Recognize": _asr_transcript,
     "/paneas.asr.v1.AsrService/RecognizeStream": _asr_transcript,
     "/paneas.asr.v1.AsrService/Align": _asr_align,
+    "/paneas.llm.v1.LlmService/Chat": _llm_chat,
+    "/paneas.llm.v1.LlmService/StreamChat": _llm_chat,
 }
 
 

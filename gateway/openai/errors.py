@@ -18,9 +18,13 @@ _TYPE_AND_CODE: dict[int, tuple[str, str | None]] = {
 }
 
 
+# Routes under the stack's own prefix that keep OpenAI's semantics, errors included.
+_OPENAI_PATHS_ELSEWHERE = frozenset({"/api/v1/chat/completions"})
+
+
 def is_openai_path(path: str) -> bool:
     """OpenAI-compatible routes, whose clients expect OpenAI's error body."""
-    return path.startswith("/v1/")
+    return path.startswith("/v1/") or path in _OPENAI_PATHS_ELSEWHERE
 
 
 class OpenAIError(Exception):

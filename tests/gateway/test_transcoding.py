@@ -99,7 +99,7 @@ def test_openapi_describes_transcoded_routes(gateway):
     assert "/api/v1/ocr/engines" in spec["paths"]
     assert "/api/v1/asr:recognize" in spec["paths"]
     # Services that are not deployed offer no routes.
-    assert not any(path.startswith("/api/v1/llm") for path in spec["paths"])
+    assert not any(path.startswith("/api/v1/tts") for path in spec["paths"])
 
 
 def test_schemathesis_finds_no_server_errors(gateway, api_token):
@@ -116,6 +116,10 @@ def test_schemathesis_finds_no_server_errors(gateway, api_token):
             "40",
             "--seed",
             "1",
+            # A valid chat request without max_tokens generates until the context window is
+            # full: minutes on CPU. The chat routes' validation has tests of its own.
+            "--exclude-path-regex",
+            "/chat/completions$|/llm:(chat|streamChat)$",
         ],
         capture_output=True,
         text=True,
