@@ -217,8 +217,9 @@ class ChatServing:
                     finished = "error"
                     raise _rejected(error) from error
         finally:
-            metrics.REQUESTS_RUNNING.labels(model.engine.kind).dec()
+            # Counted before the running gauge drops, so a scrape never sees neither.
             metrics.REQUESTS_FINISHED.labels(*labels, finished).inc()
+            metrics.REQUESTS_RUNNING.labels(model.engine.kind).dec()
             await deltas.aclose()
 
     @staticmethod

@@ -298,8 +298,10 @@ async def test_cancelling_a_stream_stops_generation(llm, llm_service, auth_metad
     call = llm.StreamChat(
         llm_pb2.StreamChatRequest(
             model="auto",
+            # Greedy, this prompt runs past 600 tokens, so the model cannot finish by itself
+            # before the cancel arrives.
             messages=[user("Write a very long story about a dragon.")],
-            sampling=llm_pb2.SamplingParams(temperature=1, max_tokens=4000),
+            sampling=greedy(4000),
         ),
         metadata=auth_metadata,
     )
