@@ -35,6 +35,7 @@ class Component:
     endpoint: str
     is_healthy: Callable[[], Awaitable[bool]]
     extra: list[str] = field(default_factory=list)
+    python: str = sys.executable
     process: asyncio.subprocess.Process | None = None
 
 
@@ -108,6 +109,9 @@ def stack_components(env: dict[str, str]) -> list[Component]:
             f"grpc://{llm.host}:{llm.port}",
             grpc_health_probe(llm.host, llm.port),
             [f"models from {llm.catalogue}"] + _metrics_line(llm),
+            # vLLM cannot share this venv (its pins conflict with the gateway's):
+            # scripts/setup-vllm.sh builds one the LLM service runs from.
+            python=env.get("PANEAS_LLM_PYTHON") or sys.executable,
         ),
         Component(
             "gateway",
@@ -128,7 +132,7 @@ class Stack:
         for component in self.components:
             # Own session: Ctrl-C reaches only the launcher, which stops children in order.
             component.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", component.module, env=self.env, start_new_session=True
+                component.python, "-m", component.module, env=self.env, start_new_session=True
             )
 
     def dead(self) -> list[Component]:

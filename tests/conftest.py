@@ -14,6 +14,10 @@ from tests.support.processes import (
     wait_until,
 )
 
+# vLLM lives in its own venv: scripts/test-vllm.sh runs that folder there (scripts/test.sh
+# calls it after this suite).
+collect_ignore = ["vllm"]
+
 
 @dataclass
 class RunningOcr:
