@@ -418,7 +418,7 @@ def print_paths(results: dict[str, PathResult], labels: dict[str, str]) -> dict[
     bare_rate = bare.p("tokens_per_second", 0.5)
     print(
         f"\n{'path':<34} {'TTFT p50':>9} {'p95':>7} {'+TTFT p50':>10} {'paired':>7} "
-        f"{'tok/s p50':>10} {'ratio':>6} {'e2e p50':>8} {'tokens':>6}  same text"
+        f"{'tok/s p50':>10} {'ratio':>6} {'e2e p50':>8} {'ratio':>6} {'tokens':>6}  same text"
     )
     reference = {s.text for s in bare.samples}
     met = {}
@@ -436,6 +436,7 @@ def print_paths(results: dict[str, PathResult], labels: dict[str, str]) -> dict[
             f"{labels[name]:<34} {result.p('ttft', 0.5) * 1000:6.2f} ms "
             f"{result.p('ttft', 0.95) * 1000:7.2f} {added:+10.2f} {paired:+7.2f} "
             f"{rate:10.1f} {rate / bare_rate:6.3f} {result.p('e2e', 0.5) * 1000:5.0f} ms "
+            f"{result.p('e2e', 0.5) / bare.p('e2e', 0.5):6.3f} "
             f"{'/'.join(map(str, tokens)):>6}  {({s.text for s in result.samples}) == reference}"
             + ("" if finishes == ["length"] else f"  finish {finishes}")
         )
