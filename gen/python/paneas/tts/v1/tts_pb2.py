@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17paneas/tts/v1/tts.proto\x12\rpaneas.tts.v1\x1a\x1cgoogle/api/annotations.proto\"\xcf\x01\n\x11SynthesizeRequest\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05voice\x18\x02 \x01(\tR\x05voice\x12\x1a\n\x08language\x18\x03 \x01(\tR\x08language\x12\x32\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12\x14\n\x05speed\x18\x05 \x01(\x02R\x05speed\x12*\n\x11sample_rate_hertz\x18\x06 \x01(\x05R\x0fsampleRateHertz\"\xcb\x01\n\x12SynthesizeResponse\x12\x14\n\x05\x61udio\x18\x01 \x01(\x0cR\x05\x61udio\x12\x32\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12*\n\x11sample_rate_hertz\x18\x03 \x01(\x05R\x0fsampleRateHertz\x12)\n\x10\x64uration_seconds\x18\x04 \x01(\x01R\x0f\x64urationSeconds\x12\x14\n\x05voice\x18\x05 \x01(\tR\x05voice\"\xd5\x01\n\x17StreamSynthesizeRequest\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05voice\x18\x02 \x01(\tR\x05voice\x12\x1a\n\x08language\x18\x03 \x01(\tR\x08language\x12\x32\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12\x14\n\x05speed\x18\x05 \x01(\x02R\x05speed\x12*\n\x11sample_rate_hertz\x18\x06 \x01(\x05R\x0fsampleRateHertz\"\x9f\x02\n\x18StreamSynthesizeResponse\x12\x14\n\x05\x61udio\x18\x01 \x01(\x0cR\x05\x61udio\x12\x32\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12*\n\x11sample_rate_hertz\x18\x03 \x01(\x05R\x0fsampleRateHertz\x12%\n\x0esentence_index\x18\x04 \x01(\x05R\rsentenceIndex\x12%\n\x0eoffset_seconds\x18\x05 \x01(\x01R\roffsetSeconds\x12\x14\n\x05voice\x18\x06 \x01(\tR\x05voice\x12)\n\x10\x64uration_seconds\x18\x07 \x01(\x01R\x0f\x64urationSeconds\"/\n\x11ListVoicesRequest\x12\x1a\n\x08language\x18\x01 \x01(\tR\x08language\"g\n\x12ListVoicesResponse\x12,\n\x06voices\x18\x01 \x03(\x0b\x32\x14.paneas.tts.v1.VoiceR\x06voices\x12#\n\rdefault_voice\x18\x02 \x01(\tR\x0c\x64\x65\x66\x61ultVoice\"\xde\x01\n\x05Voice\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06\x65ngine\x18\x02 \x01(\tR\x06\x65ngine\x12%\n\x0elanguage_codes\x18\x03 \x03(\tR\rlanguageCodes\x12-\n\x06gender\x18\x04 \x01(\x0e\x32\x15.paneas.tts.v1.GenderR\x06gender\x12\x39\n\x19natural_sample_rate_hertz\x18\x05 \x01(\x05R\x16naturalSampleRateHertz\x12\x18\n\x07\x61liases\x18\x06 \x03(\tR\x07\x61liases*\xb1\x01\n\x0b\x41udioFormat\x12\x1c\n\x18\x41UDIO_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41UDIO_FORMAT_WAV\x10\x01\x12\x14\n\x10\x41UDIO_FORMAT_PCM\x10\x02\x12\x14\n\x10\x41UDIO_FORMAT_MP3\x10\x03\x12\x15\n\x11\x41UDIO_FORMAT_OPUS\x10\x04\x12\x15\n\x11\x41UDIO_FORMAT_FLAC\x10\x05\x12\x14\n\x10\x41UDIO_FORMAT_AAC\x10\x06*X\n\x06Gender\x12\x16\n\x12GENDER_UNSPECIFIED\x10\x00\x12\x11\n\rGENDER_FEMALE\x10\x01\x12\x0f\n\x0bGENDER_MALE\x10\x02\x12\x12\n\x0eGENDER_NEUTRAL\x10\x03\x32\x82\x03\n\nTtsService\x12t\n\nSynthesize\x12 .paneas.tts.v1.SynthesizeRequest\x1a!.paneas.tts.v1.SynthesizeResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/v1/tts:synthesize:\x01*\x12\x8e\x01\n\x10StreamSynthesize\x12&.paneas.tts.v1.StreamSynthesizeRequest\x1a\'.paneas.tts.v1.StreamSynthesizeResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/api/v1/tts:streamSynthesize:\x01*0\x01\x12m\n\nListVoices\x12 .paneas.tts.v1.ListVoicesRequest\x1a!.paneas.tts.v1.ListVoicesResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/tts/voicesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17paneas/tts/v1/tts.proto\x12\rpaneas.tts.v1\x1a\x1cgoogle/api/annotations.proto\"\x84\x02\n\x11SynthesizeRequest\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05voice\x18\x02 \x01(\tR\x05voice\x12\x1a\n\x08language\x18\x03 \x01(\tR\x08language\x12\x32\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12\x14\n\x05speed\x18\x05 \x01(\x02R\x05speed\x12*\n\x11sample_rate_hertz\x18\x06 \x01(\x05R\x0fsampleRateHertz\x12\x33\n\x15\x64isable_normalization\x18\x07 \x01(\x08R\x14\x64isableNormalization\"\xb0\x02\n\x12SynthesizeResponse\x12\x14\n\x05\x61udio\x18\x01 \x01(\x0cR\x05\x61udio\x12\x32\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12*\n\x11sample_rate_hertz\x18\x03 \x01(\x05R\x0fsampleRateHertz\x12)\n\x10\x64uration_seconds\x18\x04 \x01(\x01R\x0f\x64urationSeconds\x12\x14\n\x05voice\x18\x05 \x01(\tR\x05voice\x12\x1e\n\ncharacters\x18\x06 \x01(\x05R\ncharacters\x12+\n\x11synthesis_seconds\x18\x07 \x01(\x01R\x10synthesisSeconds\x12\x16\n\x06\x65ngine\x18\x08 \x01(\tR\x06\x65ngine\"\x8a\x02\n\x17StreamSynthesizeRequest\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n\x05voice\x18\x02 \x01(\tR\x05voice\x12\x1a\n\x08language\x18\x03 \x01(\tR\x08language\x12\x32\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12\x14\n\x05speed\x18\x05 \x01(\x02R\x05speed\x12*\n\x11sample_rate_hertz\x18\x06 \x01(\x05R\x0fsampleRateHertz\x12\x33\n\x15\x64isable_normalization\x18\x07 \x01(\x08R\x14\x64isableNormalization\"\x9f\x02\n\x18StreamSynthesizeResponse\x12\x14\n\x05\x61udio\x18\x01 \x01(\x0cR\x05\x61udio\x12\x32\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.paneas.tts.v1.AudioFormatR\x06\x66ormat\x12*\n\x11sample_rate_hertz\x18\x03 \x01(\x05R\x0fsampleRateHertz\x12%\n\x0esentence_index\x18\x04 \x01(\x05R\rsentenceIndex\x12%\n\x0eoffset_seconds\x18\x05 \x01(\x01R\roffsetSeconds\x12\x14\n\x05voice\x18\x06 \x01(\tR\x05voice\x12)\n\x10\x64uration_seconds\x18\x07 \x01(\x01R\x0f\x64urationSeconds\"/\n\x11ListVoicesRequest\x12\x1a\n\x08language\x18\x01 \x01(\tR\x08language\"g\n\x12ListVoicesResponse\x12,\n\x06voices\x18\x01 \x03(\x0b\x32\x14.paneas.tts.v1.VoiceR\x06voices\x12#\n\rdefault_voice\x18\x02 \x01(\tR\x0c\x64\x65\x66\x61ultVoice\"\xde\x01\n\x05Voice\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06\x65ngine\x18\x02 \x01(\tR\x06\x65ngine\x12%\n\x0elanguage_codes\x18\x03 \x03(\tR\rlanguageCodes\x12-\n\x06gender\x18\x04 \x01(\x0e\x32\x15.paneas.tts.v1.GenderR\x06gender\x12\x39\n\x19natural_sample_rate_hertz\x18\x05 \x01(\x05R\x16naturalSampleRateHertz\x12\x18\n\x07\x61liases\x18\x06 \x03(\tR\x07\x61liases*\xb1\x01\n\x0b\x41udioFormat\x12\x1c\n\x18\x41UDIO_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41UDIO_FORMAT_WAV\x10\x01\x12\x14\n\x10\x41UDIO_FORMAT_PCM\x10\x02\x12\x14\n\x10\x41UDIO_FORMAT_MP3\x10\x03\x12\x15\n\x11\x41UDIO_FORMAT_OPUS\x10\x04\x12\x15\n\x11\x41UDIO_FORMAT_FLAC\x10\x05\x12\x14\n\x10\x41UDIO_FORMAT_AAC\x10\x06*X\n\x06Gender\x12\x16\n\x12GENDER_UNSPECIFIED\x10\x00\x12\x11\n\rGENDER_FEMALE\x10\x01\x12\x0f\n\x0bGENDER_MALE\x10\x02\x12\x12\n\x0eGENDER_NEUTRAL\x10\x03\x32\x82\x03\n\nTtsService\x12t\n\nSynthesize\x12 .paneas.tts.v1.SynthesizeRequest\x1a!.paneas.tts.v1.SynthesizeResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/v1/tts:synthesize:\x01*\x12\x8e\x01\n\x10StreamSynthesize\x12&.paneas.tts.v1.StreamSynthesizeRequest\x1a\'.paneas.tts.v1.StreamSynthesizeResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/api/v1/tts:streamSynthesize:\x01*0\x01\x12m\n\nListVoices\x12 .paneas.tts.v1.ListVoicesRequest\x1a!.paneas.tts.v1.ListVoicesResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/tts/voicesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,24 +38,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TTSSERVICE'].methods_by_name['StreamSynthesize']._serialized_options = b'\202\323\344\223\002!\"\034/api/v1/tts:streamSynthesize:\001*'
   _globals['_TTSSERVICE'].methods_by_name['ListVoices']._loaded_options = None
   _globals['_TTSSERVICE'].methods_by_name['ListVoices']._serialized_options = b'\202\323\344\223\002\024\022\022/api/v1/tts/voices'
-  _globals['_AUDIOFORMAT']._serialized_start=1374
-  _globals['_AUDIOFORMAT']._serialized_end=1551
-  _globals['_GENDER']._serialized_start=1553
-  _globals['_GENDER']._serialized_end=1641
+  _globals['_AUDIOFORMAT']._serialized_start=1581
+  _globals['_AUDIOFORMAT']._serialized_end=1758
+  _globals['_GENDER']._serialized_start=1760
+  _globals['_GENDER']._serialized_end=1848
   _globals['_SYNTHESIZEREQUEST']._serialized_start=73
-  _globals['_SYNTHESIZEREQUEST']._serialized_end=280
-  _globals['_SYNTHESIZERESPONSE']._serialized_start=283
-  _globals['_SYNTHESIZERESPONSE']._serialized_end=486
-  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_start=489
-  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_end=702
-  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_start=705
-  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_end=992
-  _globals['_LISTVOICESREQUEST']._serialized_start=994
-  _globals['_LISTVOICESREQUEST']._serialized_end=1041
-  _globals['_LISTVOICESRESPONSE']._serialized_start=1043
-  _globals['_LISTVOICESRESPONSE']._serialized_end=1146
-  _globals['_VOICE']._serialized_start=1149
-  _globals['_VOICE']._serialized_end=1371
-  _globals['_TTSSERVICE']._serialized_start=1644
-  _globals['_TTSSERVICE']._serialized_end=2030
+  _globals['_SYNTHESIZEREQUEST']._serialized_end=333
+  _globals['_SYNTHESIZERESPONSE']._serialized_start=336
+  _globals['_SYNTHESIZERESPONSE']._serialized_end=640
+  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_start=643
+  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_end=909
+  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_start=912
+  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_end=1199
+  _globals['_LISTVOICESREQUEST']._serialized_start=1201
+  _globals['_LISTVOICESREQUEST']._serialized_end=1248
+  _globals['_LISTVOICESRESPONSE']._serialized_start=1250
+  _globals['_LISTVOICESRESPONSE']._serialized_end=1353
+  _globals['_VOICE']._serialized_start=1356
+  _globals['_VOICE']._serialized_end=1578
+  _globals['_TTSSERVICE']._serialized_start=1851
+  _globals['_TTSSERVICE']._serialized_end=2237
 # @@protoc_insertion_point(module_scope)

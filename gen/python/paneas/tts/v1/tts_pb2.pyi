@@ -37,50 +37,60 @@ GENDER_MALE: Gender
 GENDER_NEUTRAL: Gender
 
 class SynthesizeRequest(_message.Message):
-    __slots__ = ("text", "voice", "language", "format", "speed", "sample_rate_hertz")
+    __slots__ = ("text", "voice", "language", "format", "speed", "sample_rate_hertz", "disable_normalization")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SPEED_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HERTZ_FIELD_NUMBER: _ClassVar[int]
+    DISABLE_NORMALIZATION_FIELD_NUMBER: _ClassVar[int]
     text: str
     voice: str
     language: str
     format: AudioFormat
     speed: float
     sample_rate_hertz: int
-    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., language: _Optional[str] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., speed: _Optional[float] = ..., sample_rate_hertz: _Optional[int] = ...) -> None: ...
+    disable_normalization: bool
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., language: _Optional[str] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., speed: _Optional[float] = ..., sample_rate_hertz: _Optional[int] = ..., disable_normalization: _Optional[bool] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "format", "sample_rate_hertz", "duration_seconds", "voice")
+    __slots__ = ("audio", "format", "sample_rate_hertz", "duration_seconds", "voice", "characters", "synthesis_seconds", "engine")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HERTZ_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
+    CHARACTERS_FIELD_NUMBER: _ClassVar[int]
+    SYNTHESIS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     format: AudioFormat
     sample_rate_hertz: int
     duration_seconds: float
     voice: str
-    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., sample_rate_hertz: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., voice: _Optional[str] = ...) -> None: ...
+    characters: int
+    synthesis_seconds: float
+    engine: str
+    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., sample_rate_hertz: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., voice: _Optional[str] = ..., characters: _Optional[int] = ..., synthesis_seconds: _Optional[float] = ..., engine: _Optional[str] = ...) -> None: ...
 
 class StreamSynthesizeRequest(_message.Message):
-    __slots__ = ("text", "voice", "language", "format", "speed", "sample_rate_hertz")
+    __slots__ = ("text", "voice", "language", "format", "speed", "sample_rate_hertz", "disable_normalization")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SPEED_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HERTZ_FIELD_NUMBER: _ClassVar[int]
+    DISABLE_NORMALIZATION_FIELD_NUMBER: _ClassVar[int]
     text: str
     voice: str
     language: str
     format: AudioFormat
     speed: float
     sample_rate_hertz: int
-    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., language: _Optional[str] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., speed: _Optional[float] = ..., sample_rate_hertz: _Optional[int] = ...) -> None: ...
+    disable_normalization: bool
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., language: _Optional[str] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., speed: _Optional[float] = ..., sample_rate_hertz: _Optional[int] = ..., disable_normalization: _Optional[bool] = ...) -> None: ...
 
 class StreamSynthesizeResponse(_message.Message):
     __slots__ = ("audio", "format", "sample_rate_hertz", "sentence_index", "offset_seconds", "voice", "duration_seconds")
