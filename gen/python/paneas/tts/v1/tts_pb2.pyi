@@ -93,7 +93,7 @@ class StreamSynthesizeRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., language: _Optional[str] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., speed: _Optional[float] = ..., sample_rate_hertz: _Optional[int] = ..., disable_normalization: _Optional[bool] = ...) -> None: ...
 
 class StreamSynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "format", "sample_rate_hertz", "sentence_index", "offset_seconds", "voice", "duration_seconds")
+    __slots__ = ("audio", "format", "sample_rate_hertz", "sentence_index", "offset_seconds", "voice", "duration_seconds", "text")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HERTZ_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,7 @@ class StreamSynthesizeResponse(_message.Message):
     OFFSET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     format: AudioFormat
     sample_rate_hertz: int
@@ -108,7 +109,8 @@ class StreamSynthesizeResponse(_message.Message):
     offset_seconds: float
     voice: str
     duration_seconds: float
-    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., sample_rate_hertz: _Optional[int] = ..., sentence_index: _Optional[int] = ..., offset_seconds: _Optional[float] = ..., voice: _Optional[str] = ..., duration_seconds: _Optional[float] = ...) -> None: ...
+    text: str
+    def __init__(self, audio: _Optional[bytes] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., sample_rate_hertz: _Optional[int] = ..., sentence_index: _Optional[int] = ..., offset_seconds: _Optional[float] = ..., voice: _Optional[str] = ..., duration_seconds: _Optional[float] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ListVoicesRequest(_message.Message):
     __slots__ = ("language",)
