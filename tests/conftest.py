@@ -41,6 +41,13 @@ class RunningLlm:
 
 
 @dataclass
+class RunningTts:
+    target: str
+    metrics_url: str
+    process: ServiceProcess
+
+
+@dataclass
 class RunningGateway:
     url: str
     process: ServiceProcess
@@ -147,6 +154,32 @@ async def llm_channel(llm_service):
         yield channel
 
 
+@pytest.fixture(scope="session")
+def tts_service(api_token, tmp_path_factory) -> RunningTts:
+    """One real TTS service with every engine (Piper joe, Kokoro int8, espeak-ng), each model
+    loaded once for the whole suite."""
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "API_TOKENS": api_token,
+        "TTS_PORT": str(port),
+        "TTS_METRICS_PORT": str(metrics_port),
+        # Small enough that the limit test sends little, large enough for every other test.
+        "TTS_MAX_TEXT_CHARS": "2000",
+    }
+    log = tmp_path_factory.mktemp("tts") / "tts.log"
+    service = ServiceProcess("paneas.services.tts", env, log)
+    target = f"127.0.0.1:{port}"
+    wait_until(lambda: grpc_serving(target), "TTS service", service.process, timeout=120)
+    yield RunningTts(target, f"http://127.0.0.1:{metrics_port}/metrics", service)
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+async def tts_channel(tts_service):
+    async with grpc.aio.insecure_channel(tts_service.target) as channel:
+        yield channel
+
+
 def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) -> RunningGateway:
     port = free_port()
     env = {
@@ -156,6 +189,7 @@ def start_gateway(api_token: str, ocr_target: str, log_dir, **extra_env: str) ->
         # Not deployed unless a test says so (the default target is a real port).
         "GATEWAY_ASR_TARGET": "",
         "GATEWAY_LLM_TARGET": "",
+        "GATEWAY_TTS_TARGET": "",
         # Each test gateway keeps its analytics to itself.
         "DATABASE_URL": f"sqlite:///{log_dir}/analytics.db",
         **extra_env,
@@ -176,7 +210,13 @@ def otlp_env(collector) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def gateway(
-    api_token, ocr_service, asr_service, llm_service, otlp_collector, tmp_path_factory
+    api_token,
+    ocr_service,
+    asr_service,
+    llm_service,
+    tts_service,
+    otlp_collector,
+    tmp_path_factory,
 ) -> RunningGateway:
     running = start_gateway(
         api_token,
@@ -185,6 +225,7 @@ def gateway(
         GATEWAY_MAX_BODY_BYTES=str(8 * 1024 * 1024),
         GATEWAY_ASR_TARGET=asr_service.target,
         GATEWAY_LLM_TARGET=llm_service.target,
+        GATEWAY_TTS_TARGET=tts_service.target,
         # The whole suite shares this gateway and one token; schemathesis alone sends
         # hundreds of requests. Limits are tested on gateways of their own.
         RATE_LIMIT_GLOBAL="1000000",

@@ -1,0 +1,1 @@
+"""TTS engines behind one protocol (`base.TtsEngine`): Piper, Kokoro and espeak-ng."""
