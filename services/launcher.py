@@ -23,6 +23,7 @@ from paneas.services.asr.settings import AsrSettings
 from paneas.services.llm.settings import LlmSettings
 from paneas.services.ocr.settings import OcrSettings
 from paneas.services.runtime.settings import RuntimeSettings
+from paneas.services.tts.settings import TtsSettings
 
 STARTUP_TIMEOUT_SECONDS = 600
 STOP_TIMEOUT_SECONDS = 40
@@ -75,10 +76,11 @@ def _metrics_line(settings) -> list[str]:
 
 def stack_components(env: dict[str, str]) -> list[Component]:
     """The processes of the stack; fills in `env` so each finds the others."""
-    ocr, asr, llm = OcrSettings(), AsrSettings(), LlmSettings()
+    ocr, asr, llm, tts = OcrSettings(), AsrSettings(), LlmSettings(), TtsSettings()
     env.setdefault("GATEWAY_OCR_TARGET", f"{ocr.host}:{ocr.port}")
     env.setdefault("GATEWAY_ASR_TARGET", f"{asr.host}:{asr.port}")
     env.setdefault("GATEWAY_LLM_TARGET", f"{llm.host}:{llm.port}")
+    env.setdefault("GATEWAY_TTS_TARGET", f"{tts.host}:{tts.port}")
     # Live transcription asks the LLM for insights.
     env.setdefault("ASR_LLM_TARGET", f"{llm.host}:{llm.port}")
     gateway = GatewaySettings()
@@ -112,6 +114,13 @@ def stack_components(env: dict[str, str]) -> list[Component]:
             # vLLM cannot share this venv (its pins conflict with the gateway's):
             # scripts/setup-vllm.sh builds one the LLM service runs from.
             python=env.get("PANEAS_LLM_PYTHON") or sys.executable,
+        ),
+        Component(
+            "tts",
+            "paneas.services.tts",
+            f"grpc://{tts.host}:{tts.port}",
+            grpc_health_probe(tts.host, tts.port),
+            [f"engines {','.join(tts.engines)}"] + _metrics_line(tts),
         ),
         Component(
             "gateway",

@@ -24,6 +24,9 @@ def test_launcher_starts_serves_and_stops(tmp_path):
         "LLM_PORT": str(free_port()),
         "LLM_METRICS_PORT": str(free_port()),
         "LLM_WARMUP": "false",
+        "TTS_PORT": str(free_port()),
+        "TTS_METRICS_PORT": str(free_port()),
+        "TTS_WARMUP": "false",
         "GATEWAY_PORT": str(gateway_port),
         "PYTHONUNBUFFERED": "1",
     }
@@ -54,6 +57,7 @@ def test_launcher_starts_serves_and_stops(tmp_path):
                 "ocr": "SERVING",
                 "asr": "SERVING",
                 "llm": "SERVING",
+                "tts": "SERVING",
             }
             engines = httpx.post(
                 f"{url}/api/v1/ocr",

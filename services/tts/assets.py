@@ -237,7 +237,18 @@ def prepare(tgz: Path | None = None) -> PreparedAssets:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paneas.services.tts.assets")
     parser.add_argument("--kokoro-voices-tgz", type=Path, help=f"`npm pack {KOKORO_VOICES_NPM}`")
+    parser.add_argument(
+        "--voices-tarball-needed",
+        action="store_true",
+        help="print where the npm tarball must go when the Kokoro voices are not built yet",
+    )
     args = parser.parse_args(argv)
+    if args.voices_tarball_needed:
+        tgz = kokoro_dir() / KOKORO_VOICES_TGZ
+        if not _marked(kokoro_voices_path(), KOKORO_VOICES_TGZ_SHA256) and not tgz.is_file():
+            tgz.parent.mkdir(parents=True, exist_ok=True)
+            print(tgz)
+        return 0
     try:
         prepared = prepare(args.kokoro_voices_tgz)
     except (TtsAssetError, OSError) as error:
