@@ -23,10 +23,13 @@ from paneas.gateway.routers import (
     ocr,
     openai_audio,
     openai_chat,
+    openai_speech,
+    tts,
 )
 from paneas.gateway.settings import GatewaySettings
 from paneas.gateway.telemetry import RequestTelemetryMiddleware
 from paneas.gateway.transcoding.routes import install_transcoded_routes
+from paneas.gateway.tts.voices import VoiceCatalogue
 from paneas.services.runtime.auth import tokens_or_generated
 from paneas.services.runtime.settings import RuntimeSettings
 from paneas.services.runtime.tracing import configure_tracing
@@ -69,6 +72,10 @@ def create_app(
         app.include_router(asr_stream.router)
     if settings.llm_target:
         app.include_router(openai_chat.router)
+    if settings.tts_target:
+        app.state.tts_voices = VoiceCatalogue()
+        app.include_router(openai_speech.router)
+        app.include_router(tts.router)
     install_transcoded_routes(app, settings)
 
     # Middleware: each one added wraps all added before it, so the last added runs first.

@@ -8,6 +8,7 @@ from paneas.gateway.grpc_client import client_interceptors
 from paneas.gateway.settings import GatewaySettings
 from paneas.llm.v1 import llm_pb2_grpc
 from paneas.ocr.v1 import ocr_pb2_grpc
+from paneas.tts.v1 import tts_pb2_grpc
 
 
 def backend_of(service_full_name: str) -> str:
@@ -39,6 +40,9 @@ class Backends:
         )
         self.llm = (
             llm_pb2_grpc.LlmServiceStub(self.channels["llm"]) if "llm" in self.channels else None
+        )
+        self.tts = (
+            tts_pb2_grpc.TtsServiceStub(self.channels["tts"]) if "tts" in self.channels else None
         )
 
     async def health(self, deadline_seconds: float) -> dict[str, dict[str, str]]:

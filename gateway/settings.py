@@ -2,10 +2,23 @@
 
 from typing import Annotated
 
-from pydantic import Field, PositiveFloat, PositiveInt
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paneas.services.runtime.settings import CommaSeparated
+
+
+def _name_pairs(value: object) -> object:
+    """`tts-1=piper,tts-1-hd=kokoro` -> {"tts-1": "piper", "tts-1-hd": "kokoro"}."""
+    if not isinstance(value, str):
+        return value
+    pairs = {}
+    for item in filter(None, (item.strip() for item in value.split(","))):
+        name, equals, target = (part.strip() for part in item.partition("="))
+        if not equals or not name or not target:
+            raise ValueError(f"{item!r} is not name=engine (e.g. 'tts-1=piper,tts-1-hd=kokoro')")
+        pairs[name] = target
+    return pairs
 
 
 class GatewaySettings(BaseSettings):
@@ -28,6 +41,8 @@ class GatewaySettings(BaseSettings):
     asr_timeout_seconds: float = 600.0
     # Deadline for a chat completion, streamed or not, seconds (long answers on a busy CPU).
     llm_timeout_seconds: float = 300.0
+    # Deadline for a speech synthesis, streamed or not, seconds (long texts on a busy CPU).
+    tts_timeout_seconds: float = 300.0
     # Deadline of other calls when the client sends no Grpc-Timeout header, seconds.
     default_timeout_seconds: float = 120.0
     # Deadline for each backend health check, seconds.
@@ -39,6 +54,16 @@ class GatewaySettings(BaseSettings):
         "gpt-4o-transcribe",
         "gpt-4o-mini-transcribe",
     ]
+    # OpenAI speech model names (`model` of POST /v1/audio/speech) -> the TTS engine whose
+    # voices they speak with; an engine name itself ("piper", "kokoro", "espeak") is always
+    # accepted too. In the environment: `tts-1=piper,tts-1-hd=kokoro`.
+    tts_model_engines: Annotated[dict[str, str], NoDecode, BeforeValidator(_name_pairs)] = {
+        "tts-1": "piper",
+        "tts-1-hd": "kokoro",
+        "gpt-4o-mini-tts": "kokoro",
+        "gpt-4o-mini-tts-2025-03-20": "kokoro",
+        "gpt-4o-mini-tts-2025-12-15": "kokoro",
+    }
     # Key that signs WebSocket tickets (POST /api/v1/asr/stream/tickets). Empty: a random
     # key per process, so a ticket only works on the replica that issued it; replicas behind
     # one load balancer need the same secret.
@@ -62,4 +87,5 @@ class GatewaySettings(BaseSettings):
             "ocr": self.ocr_timeout_seconds,
             "asr": self.asr_timeout_seconds,
             "llm": self.llm_timeout_seconds,
+            "tts": self.tts_timeout_seconds,
         }.get(backend, self.default_timeout_seconds)

@@ -46,6 +46,14 @@ def _asr_align(usage: Usage, response: Message) -> None:
     usage.audio_seconds = response.duration_seconds
 
 
+def _tts_chunk(usage: Usage, response: Message) -> None:
+    # StreamSynthesizeResponse: each chunk says where it ends, the last one the duration.
+    usage.model = response.voice
+    usage.audio_seconds = max(
+        usage.audio_seconds, response.offset_seconds + response.duration_seconds
+    )
+
+
 def _llm_chat(usage: Usage, response: Message) -> None:
     # ChatResponse, and every StreamChat chunk (the last one alone carries usage).
     if response.model:
@@ -53,6 +61,20 @@ def _llm_chat(usage: Usage, response: Message) -> None:
     if response.HasField("usage"):
         usage.prompt_tokens = response.usage.prompt_tokens
         usage.completion_tokens = response.usage.completion_tokens
+
+
+def _tts_audio(usage: Usage, response: Message) -> None:
+    # SynthesizeResponse: the voice that spoke is the "model" that served.
+    usage.model = response.voice
+    usage.audio_seconds = response.duration_seconds
+
+
+def _tts_chunk(usage: Usage, response: Message) -> None:
+    # StreamSynthesizeResponse: each chunk says where it ends, the last one the duration.
+    usage.model = response.voice
+    usage.audio_seconds = max(
+        usage.audio_seconds, response.offset_seconds + response.duration_seconds
+    )
 
 
 # How to read usage off the responses of RPCs that report any; keyed by full RPC name.
@@ -63,6 +85,8 @@ _FROM_RESPONSE: dict[str, Callable[[Usage, Message], None]] = {
     "/paneas.asr.v1.AsrService/Align": _asr_align,
     "/paneas.llm.v1.LlmService/Chat": _llm_chat,
     "/paneas.llm.v1.LlmService/StreamChat": _llm_chat,
+    "/paneas.tts.v1.TtsService/Synthesize": _tts_audio,
+    "/paneas.tts.v1.TtsService/StreamSynthesize": _tts_chunk,
 }
 
 

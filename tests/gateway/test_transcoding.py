@@ -98,8 +98,7 @@ def test_openapi_describes_transcoded_routes(gateway):
     assert "TEXT_LAYER_POLICY_FORCE_OCR" in schema["properties"]["text_layer_policy"]["enum"]
     assert "/api/v1/ocr/engines" in spec["paths"]
     assert "/api/v1/asr:recognize" in spec["paths"]
-    # Services that are not deployed offer no routes.
-    assert not any(path.startswith("/api/v1/tts") for path in spec["paths"])
+    assert "/api/v1/tts:synthesize" in spec["paths"]
 
 
 def test_schemathesis_finds_no_server_errors(gateway, api_token):
@@ -174,6 +173,12 @@ def streaming_gateway(api_token, tmp_path_factory):
     gateway.process.stop()
     state["loop"].call_soon_threadsafe(state["stop"].set)
     thread.join(10)
+
+
+def test_services_not_deployed_offer_no_routes(streaming_gateway):
+    paths = httpx.get(f"{streaming_gateway.url}/openapi.json").json()["paths"]
+    assert "/api/v1/tts:streamSynthesize" in paths
+    assert not any(path.startswith(("/api/v1/ocr", "/api/v1/asr", "/v1/chat")) for path in paths)
 
 
 def test_server_streaming_as_ndjson(streaming_gateway, headers):
