@@ -41,6 +41,8 @@ class TtsSettings(ServerSettings):
     # The voice used when a request names none; empty: joe, else af_heart, else the first.
     default_voice: str = ""
 
+    # Setting any (TTS_PIPER_VOICES__<NAME>__MODEL=...) replaces the packaged joe; name it
+    # too (TTS_PIPER_VOICES__JOE__MODEL=packaged:joe) to keep it.
     piper_voices: dict[str, PiperVoiceConfig] = {
         "joe": PiperVoiceConfig(model="packaged:joe", gender="male")
     }
