@@ -1,0 +1,146 @@
+"""Kubernetes manifests: every file parses, `kubectl kustomize` builds base and both overlays
+(offline, no cluster), and the built objects are complete and refer only to objects that
+exist (or to the two created out of band: the Secret and Envoy's generated config)."""
+
+import re
+
+import pytest
+import yaml
+
+from tests.deploy.support import DEPLOY, run, tool
+
+K8S = DEPLOY / "k8s"
+# Created by the operator, never from files here (docs/operations.md, base/kustomization.yaml).
+OUT_OF_BAND = {("Secret", "paneas-secrets"), ("ConfigMap", "envoy-config")}
+SERVICES = {"asr": 50051, "llm": 50052, "ocr": 50053, "tts": 50054}
+
+
+def build(target: str) -> list[dict]:
+    result = run(tool("kubectl"), "kustomize", str(K8S / target))
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=["base", "overlays/cpu", "overlays/reference-box"])
+def objects(request) -> list[dict]:
+    return build(request.param)
+
+
+def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def test_every_manifest_file_parses():
+    files = sorted(K8S.rglob("*.yaml"))
+    assert len(files) >= 14
+    for path in files:
+        docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        assert docs, path
+        for doc in docs:
+            assert "kind" in doc and "apiVersion" in doc, path
+
+
+def test_objects_are_complete_and_unique(objects):
+    seen = set()
+    for obj in objects:
+        assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"], obj
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "paneas", obj["metadata"]["name"]
+        key = (obj["kind"], obj["metadata"]["name"])
+        assert key not in seen, key
+        seen.add(key)
+    assert not any(obj["kind"] == "Secret" for obj in objects), "secrets are created out of band"
+
+
+def test_references_resolve(objects):
+    present = {(o["kind"], o["metadata"]["name"]) for o in objects} | OUT_OF_BAND
+    services = by_kind(objects, "Service")
+    secret_keys = set(yaml.safe_load((K8S / "secret.example.yaml").read_text())["stringData"])
+    config_maps = by_kind(objects, "ConfigMap")
+    workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        spec = pod_spec(workload)
+        if workload["kind"] == "StatefulSet":
+            assert ("Service", workload["spec"]["serviceName"]) in present, name
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert workload["spec"]["selector"]["matchLabels"].items() <= labels.items(), name
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                assert ("ConfigMap", volume["configMap"]["name"]) in present, name
+            if "secret" in volume:
+                assert ("Secret", volume["secret"]["secretName"]) in present, name
+        for container in spec["containers"]:
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    assert ("ConfigMap", source["configMapRef"]["name"]) in present, name
+                if "secretRef" in source:
+                    assert ("Secret", source["secretRef"]["name"]) in present, name
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {})
+                if "secretKeyRef" in ref:
+                    assert ("Secret", ref["secretKeyRef"]["name"]) in present
+                    assert ref["secretKeyRef"]["key"] in secret_keys, (name, env["name"])
+                if "configMapKeyRef" in ref:
+                    cm = ref["configMapKeyRef"]
+                    assert cm["key"] in config_maps[cm["name"]]["data"], (name, env["name"])
+                # host:port targets in the environment name Services that exist.
+                for host in re.findall(r"(?:@|//|^)([a-z][a-z0-9-]*):\d+", env.get("value", "")):
+                    assert host in services, (name, env["name"], host)
+    for key, value in config_maps["paneas-env"]["data"].items():
+        if key.endswith("_TARGET"):
+            assert value.split(":")[0] in services, key
+    # Every Service selects some pod.
+    for name, service in services.items():
+        selector = service["spec"]["selector"].items()
+        assert any(
+            selector <= w["spec"]["template"]["metadata"]["labels"].items() for w in workloads
+        ), name
+
+
+def test_grpc_services_probe_health_drain_and_bind_all_interfaces(objects):
+    env = by_kind(objects, "ConfigMap")["paneas-env"]["data"]
+    workloads = by_kind(objects, "Deployment") | by_kind(objects, "StatefulSet")
+    for name, port in SERVICES.items():
+        assert env[f"{name.upper()}_HOST"] == "0.0.0.0"
+        spec = pod_spec(workloads[name])
+        container = spec["containers"][0]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == port, (name, probe)
+        assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        values = {e["name"]: e.get("value") for e in container["env"]}
+        assert values[f"{name.upper()}_PORT"] == str(port)
+        grace = float(values[f"{name.upper()}_SHUTDOWN_GRACE_SECONDS"])
+        assert spec["terminationGracePeriodSeconds"] > grace + 10, name
+        assert "API_TOKENS" in values
+    assert env["GATEWAY_HOST"] == "0.0.0.0"
+
+
+def test_reference_box_runs_one_asr_pod_per_gpu():
+    objects = build("overlays/reference-box")
+    asr = by_kind(objects, "StatefulSet")["asr"]
+    assert asr["spec"]["replicas"] == 4
+    container = pod_spec(asr)["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["ASR_DEVICE"] == "cuda" and env["ASR_DEVICE_INDEX"] == "0"
+    llm = pod_spec(by_kind(objects, "Deployment")["llm"])["containers"][0]
+    assert llm["resources"]["limits"]["nvidia.com/gpu"] == 2
+    llm_env = {e["name"]: e.get("value") for e in llm["env"]}
+    assert llm_env["LLM_CATALOGUE"] == "/app/deploy/llm/reference-box.yaml"
+    # The catalogue's engines are the ones the GPU overrides name.
+    catalogue = yaml.safe_load((DEPLOY / "llm" / "reference-box.yaml").read_text())
+    for key in ("LLM_ENGINES__Q32B__GPUS", "LLM_ENGINES__Q14B__GPUS"):
+        engine = key.split("__")[1].lower()
+        assert catalogue["engines"][engine]["kind"] == "vllm"
+    cpu = build("overlays/cpu")
+    assert not any(
+        "nvidia.com/gpu" in str(c.get("resources"))
+        for w in cpu
+        if w["kind"] in ("Deployment", "StatefulSet")
+        for c in pod_spec(w)["containers"]
+    )
