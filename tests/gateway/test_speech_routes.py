@@ -349,6 +349,41 @@ def test_a_client_that_leaves_cancels_the_synthesis(
     assert tts_metric(tts_service, "grpc_server_handled_total", **cancelled) == before + 1
 
 
+@pytest.mark.parametrize("stream_format", ["audio", "sse"])
+def test_a_failure_mid_stream_ends_the_stream_as_a_failure(speech_gateway, headers, stream_format):
+    """A deadline that passes after the first sentence: raw audio breaks off without its
+    last chunk (never a body that looks whole); SSE ends with OpenAI's error event."""
+    body = {
+        "model": "tts-1",
+        "voice": "alloy",
+        # A word first, out in a moment; the rest takes Piper several times the deadline.
+        "input": "Hi. " + SENTENCES * 6,
+        "response_format": "pcm",
+        "stream_format": stream_format,
+    }
+    received = b""
+    with httpx.stream(
+        "POST",
+        f"{speech_gateway.url}/v1/audio/speech",
+        headers={**headers, "Grpc-Timeout": "3S"},
+        json=body,
+        timeout=60,
+    ) as response:
+        assert response.status_code == 200
+        if stream_format == "audio":
+            with pytest.raises(httpx.RemoteProtocolError):
+                for chunk in response.iter_raw():
+                    received += chunk
+            assert received, "the failure came before the first chunk"
+            return
+        lines = [line for line in response.iter_lines() if line.startswith("data:")]
+    *deltas, last = [json.loads(line[len("data:") :]) for line in lines]
+    assert deltas and {event["type"] for event in deltas} == {"speech.audio.delta"}
+    assert set(last) == {"error"}
+    assert last["error"]["type"] == "server_error"
+    assert "deadline" in last["error"]["message"].lower()
+
+
 def test_api_tts_returns_the_audio_with_its_headers(speech_gateway, headers, voices):
     native = voices[0]["name"]
     response = httpx.post(
