@@ -19,7 +19,7 @@ from paneas.services.tts.errors import (
 )
 from paneas.services.tts.pool import WorkerPool
 from paneas.services.tts.settings import TtsSettings
-from paneas.services.tts.text import family, normalize, split_sentences
+from paneas.services.tts.text import clean, family, normalize, split_sentences
 from paneas.services.tts.voices import VoiceCatalogue
 from paneas.tts.v1 import tts_pb2, tts_pb2_grpc
 
@@ -147,7 +147,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     def _job(self, request: Request) -> Job:
         catalogue = self._ready()
         settings = self._settings
-        text = request.text
+        text = clean(request.text)
         if not text.strip():
             raise InvalidRequest("text is empty; send the text to speak")
         if len(text) > settings.max_text_chars:
@@ -203,7 +203,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             format_name=format_name,
             sample_rate=output_rate(format_name, request.sample_rate_hertz, voice.sample_rate),
             sentences=sentences,
-            characters=len(text),
+            characters=len(request.text),
         )
 
     async def _synthesize(self, job: Job, streaming: bool) -> AsyncIterator[Chunk]:

@@ -12,6 +12,7 @@ Spanish, French, German and Italian get number words only. Other languages pass 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -80,6 +81,26 @@ _CURRENCY_WORDS_PT = {
 _CURRENCY_WORDS_EN_BRL = ("real", "reais")
 
 
+def clean(text: str) -> str:
+    """Drops what no engine can speak and some choke on: control characters (NUL ends
+    espeak-ng's C strings), invisible format characters (zero-width, BOM, bidi overrides),
+    unpaired surrogates and private-use code points; newlines and tabs stay. Long runs of
+    dotted letters ("A.B.C.D...", dozens of them) crash espeak-ng 1.51's phonemiser (a stack
+    overflow in Piper's and Kokoro's in-process copies): they are spaced out ("A. B. C. D.").
+    """
+    text = "".join(
+        char
+        for char in unicodedata.normalize("NFC", text)
+        if char in "\n\t" or unicodedata.category(char) not in _UNSPEAKABLE
+    )
+    return _DOTTED_RUN.sub(lambda m: " ".join(re.findall(r"[^\W\d_]+\.", m.group(0))), text)
+
+
+_UNSPEAKABLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
+# Acronyms such as U.S.A. or e.g. stay as written; only unusual runs are spaced.
+_DOTTED_RUN = re.compile(r"(?:[^\W\d_]{1,3}\.){8,}")
+
+
 def family(language: str) -> str:
     """'pt-BR' -> 'pt', 'en_US' -> 'en'."""
     return re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0]
@@ -94,15 +115,30 @@ def normalize(text: str, language: str) -> str:
     if lang in _ABBREVIATIONS:
         text = _abbreviations(text, lang)
     if lang in _CURRENCIES:
-        text = _CURRENCY.sub(lambda m: _currency(m, lang), text)
-    text = _PERCENT_RE.sub(lambda m: f"{_number(m.group(1), lang)} {_PERCENT.get(lang, '%')}", text)
+        text = _sub(_CURRENCY, lambda m: _currency(m, lang), text)
+    text = _sub(
+        _PERCENT_RE, lambda m: f"{_number(m.group(1), lang)} {_PERCENT.get(lang, '%')}", text
+    )
     if lang == "en":
-        text = _ORDINAL_EN.sub(lambda m: _words(int(m.group(1)), lang, "ordinal"), text)
-        text = _TIME.sub(lambda m: _time_en(int(m.group(1)), int(m.group(2))), text)
+        text = _sub(_ORDINAL_EN, lambda m: _words(int(m.group(1)), lang, "ordinal"), text)
+        text = _sub(_TIME, lambda m: _time_en(int(m.group(1)), int(m.group(2))), text)
     elif lang == "pt":
-        text = _ORDINAL_PT.sub(_ordinal_pt, text)
-        text = _TIME.sub(lambda m: _time_pt(int(m.group(1)), int(m.group(2))), text)
-    return _NUMBER.sub(lambda m: _number(m.group(0), lang, allow_year=True), text)
+        text = _sub(_ORDINAL_PT, _ordinal_pt, text)
+        text = _sub(_TIME, lambda m: _time_pt(int(m.group(1)), int(m.group(2))), text)
+    return _sub(_NUMBER, lambda m: _number(m.group(0), lang, allow_year=True), text)
+
+
+def _sub(pattern: re.Pattern, spoken: Callable[[re.Match], str], text: str) -> str:
+    """`pattern.sub`, leaving a match as written when it cannot be said in words (num2words
+    refuses numbers past its largest unit, for one): the engine then reads it digit by digit."""
+
+    def replace(match: re.Match) -> str:
+        try:
+            return spoken(match)
+        except (ArithmeticError, ValueError, NotImplementedError, KeyError, IndexError):
+            return match.group(0)
+
+    return pattern.sub(replace, text)
 
 
 def _squeeze_lines(text: str) -> str:

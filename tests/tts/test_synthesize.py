@@ -163,6 +163,14 @@ async def test_speed_changes_the_duration(tts, auth_metadata, voice, slow, fast)
     assert faster < normal * (1 / fast) * 1.5
 
 
+async def test_control_and_invisible_characters_are_dropped(tts, auth_metadata):
+    reply = await tts.Synthesize(
+        tts_pb2.SynthesizeRequest(text="Hello\x00 world\u200b\u202e.", voice="joe"),
+        metadata=auth_metadata,
+    )
+    assert reply.duration_seconds > 0.5 and reply.characters == 15
+
+
 async def test_numbers_are_spoken_as_words_unless_disabled(tts, auth_metadata):
     text = "O Sr. Silva pagou R$ 5,50 no 2º dia."
     chunks = [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from paneas.services.tts.text import normalize, split_sentences
+from paneas.services.tts.text import clean, normalize, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,10 @@ def test_caps_long_sentences_at_clause_marks_and_drops_empty_pieces():
     assert all(len(piece) <= 100 for piece in pieces)
     assert " ".join(pieces) == long
     assert split_sentences("... !!! —") == []
+
+
+def test_cleaning_drops_what_engines_choke_on():
+    assert clean("Hi\x00 there\u200b\ufeff\u202e.\n\tOk") == "Hi there.\n\tOk"
+    # Dozens of dotted letters in a row crash espeak-ng's phonemiser; acronyms stay.
+    assert clean("A." * 12) == " ".join(["A."] * 12)
+    assert clean("The U.S.A. e.g. here") == "The U.S.A. e.g. here"
