@@ -10,7 +10,8 @@ one code path, and a client can play (or save) chunks as they come:
   and browsers accept) when streamed; unary answers get the exact sizes;
 - mp3, opus (Ogg), flac, aac (ADTS): FFmpeg's muxer writing into a non-seekable sink with
   packets flushed as they are muxed, so each chunk carries what the encoder has released
-  (encoders keep a few ms of look-ahead until `finish()`).
+  (encoders keep a few ms of look-ahead until `finish()`); unary answers are written whole,
+  with the headers only a finished file can have (mp3's Xing frame, FLAC's sample count).
 
 `stretch()` changes tempo without changing pitch (FFmpeg's `atempo`), for speeds an engine
 cannot reach by itself.
@@ -18,6 +19,7 @@ cannot reach by itself.
 
 from __future__ import annotations
 
+import io
 import struct
 from fractions import Fraction
 
@@ -109,11 +111,14 @@ class Encoder:
         self._pcm: list[bytes] = []  # unary wav: kept until the sizes are known
         self._container = None
         self._stream = None
-        self._sink = _Sink()
+        # Streams write into a sink without seek, so nothing sent is rewritten; whole files
+        # into a seekable buffer, so muxers finish their headers (mp3's Xing frame with the
+        # exact length and padding, FLAC's STREAMINFO with sample count and MD5).
+        self._sink = _Sink() if streaming else io.BytesIO()
         if format_name in _CONTAINERS:
             muxer, codec, sample_format = _CONTAINERS[format_name]
-            options = {"flush_packets": "1"}
-            if muxer == "ogg":
+            options = {"flush_packets": "1"} if streaming else {}
+            if muxer == "ogg" and streaming:
                 options["page_duration"] = "20000"  # µs: an Ogg page per Opus packet
             self._container = av.open(
                 self._sink, mode="w", format=muxer, options=options, buffer_size=4096
@@ -153,7 +158,7 @@ class Encoder:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
             self._container.close()
-            data += self._sink.take()
+            data += self._sink.take() if self._streaming else self._sink.getvalue()
         return data
 
     def _push(self, pieces: list[np.ndarray]) -> bytes:
@@ -178,7 +183,7 @@ class Encoder:
                 self._pts += converted.samples
                 for packet in self._stream.encode(converted):
                     self._container.mux(packet)
-        if self._container is not None:
+        if self._container is not None and self._streaming:
             out.append(self._sink.take())
         return b"".join(out)
 
