@@ -142,8 +142,10 @@ async def test_openai_voice_names_speak_with_their_voices(tts, auth_metadata):
     assert (reply.voice, reply.engine, reply.sample_rate_hertz) == ("am_onyx", "kokoro", 24000)
 
 
+# Piper at any rate by itself; espeak-ng and Kokoro (0.5-2.0) hand the rest to atempo.
 @pytest.mark.parametrize(
-    ("voice", "slow", "fast"), [("joe", 0.5, 2.0), ("espeak-pt-br", 0.25, 4.0)]
+    ("voice", "slow", "fast"),
+    [("joe", 0.5, 2.0), ("espeak-pt-br", 0.25, 4.0), ("am_echo", 0.5, 4.0)],
 )
 async def test_speed_changes_the_duration(tts, auth_metadata, voice, slow, fast):
     async def duration(speed: float) -> float:
