@@ -232,6 +232,7 @@ def gateway(
         RATE_LIMIT_ASR="1000000",
         RATE_LIMIT_OCR="1000000",
         RATE_LIMIT_LLM="1000000",
+        RATE_LIMIT_TTS="1000000",
         **otlp_env(otlp_collector),
     )
     yield running
