@@ -37,3 +37,11 @@ def decode(data: bytes, audio_format: int, sample_rate: int) -> tuple[np.ndarray
 def duration_of(data: bytes, audio_format: int, sample_rate: int) -> float:
     samples, rate = decode(data, audio_format, sample_rate)
     return samples.size / rate
+
+
+def codec_slack(audio_format: int, rate: int) -> float:
+    """How much longer than the audio a decoder's output may be: ADTS cannot signal AAC's
+    1024-sample priming nor the last frame's padding, and a streamed mp3 has no Xing frame
+    to trim LAME's delay and padding by; the PCM formats, FLAC and Opus are exact."""
+    frames = {tts_pb2.AUDIO_FORMAT_AAC: 3 * 1024, tts_pb2.AUDIO_FORMAT_MP3: 2 * 1152}
+    return frames.get(audio_format, 0) / rate + 0.02
