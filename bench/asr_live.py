@@ -49,11 +49,10 @@ from bench.asr import (
     concatenate,
     load_clips,
     machine,
-    phase,
     to_float32,
-    wait_for_quiet,
     wav_bytes,
 )
+from bench.load import phase, wait_for_quiet
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from tests.support.audio import normalize_words, wer

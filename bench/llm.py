@@ -39,6 +39,7 @@ from pathlib import Path
 import grpc
 import httpx
 
+from bench.load import ForeignLoad, wait_for_quiet
 from bench.stats import percentile
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
 from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
@@ -240,53 +241,6 @@ def rest_path(client: httpx.AsyncClient, url: str, model: str, max_tokens: int) 
         return timer.sample(tokens, finish)
 
     return call
-
-
-# --- machine load -------------------------------------------------------------------------
-
-
-def wait_for_quiet(max_load: float, patience_s: float) -> float:
-    """Waits for the 1-minute load average to drop under `max_load` (colleagues' test runs
-    share the machine); returns the load it started at."""
-    deadline = time.monotonic() + patience_s
-    while (load := os.getloadavg()[0]) >= max_load and time.monotonic() < deadline:
-        print(f"load average {load:.2f} >= {max_load}: waiting", flush=True)
-        time.sleep(15)
-    if load >= max_load:
-        print(f"load average {load:.2f} >= {max_load}: measuring anyway (contended)", flush=True)
-    return load
-
-
-def _ticks(pid: int | None = None) -> tuple[int, int]:
-    """(busy, total) ticks of the machine, or (utime + stime, 0) of one process."""
-    if pid is None:
-        with open("/proc/stat") as stat:
-            values = [int(v) for v in stat.readline().split()[1:9]]
-        return sum(values) - values[3] - values[4], sum(values)
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0, 0
-    return int(fields[11]) + int(fields[12]), 0
-
-
-class ForeignLoad:
-    """Share of the machine's CPU that processes other than ours used meanwhile."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = [os.getpid(), *pids]
-        self.start = self._snapshot()
-
-    def _snapshot(self) -> tuple[int, int, int]:
-        busy, total = _ticks()
-        return busy, total, sum(_ticks(pid)[0] for pid in self.pids)
-
-    def share(self) -> float:
-        busy, total, ours = self._snapshot()
-        return max(0, (busy - self.start[0]) - (ours - self.start[2])) / max(
-            1, total - self.start[1]
-        )
 
 
 # --- services -----------------------------------------------------------------------------
@@ -547,7 +501,7 @@ async def run(args: argparse.Namespace, threads: int) -> None:
             else:
                 paths["rest"] = rest_path(http, url, args.model, args.max_tokens)
 
-            watch = ForeignLoad(pids)
+            watch = ForeignLoad(lambda: pids)
             results = await interleaved(paths, args.rounds, args.warmup)
             foreign = watch.share()
             print(
@@ -582,7 +536,7 @@ async def run(args: argparse.Namespace, threads: int) -> None:
                 )
 
             if args.streams > 1:
-                watch = ForeignLoad(pids)
+                watch = ForeignLoad(lambda: pids)
                 batches, wall = await concurrent_grpc(paths["grpc"], args.streams, args.repeats)
                 print_concurrency(batches, wall, results["grpc"])
                 print(f"other processes' CPU meanwhile: {watch.share():.1%}")
