@@ -6,6 +6,7 @@ import time
 import structlog
 
 from paneas.services.runtime.server import GrpcService, ServiceRegistration
+from paneas.services.runtime.settings import RuntimeSettings
 from paneas.services.tts.engines.base import TtsEngine
 from paneas.services.tts.pool import WorkerPool
 from paneas.services.tts.servicer import TtsServicer
@@ -41,11 +42,13 @@ def build_engines(settings: TtsSettings) -> dict[str, TtsEngine]:
 class Service:
     """The engines, the catalogue (known once they load) and the servicer in front."""
 
-    def __init__(self, settings: TtsSettings) -> None:
+    def __init__(self, settings: TtsSettings, runtime: RuntimeSettings) -> None:
         self.settings = settings
         self.engines = build_engines(settings)
         self.pool = WorkerPool(settings.workers, settings.max_queue, settings.retry_after_seconds)
-        self.servicer = TtsServicer(self.engines, self.pool, settings)
+        self.servicer = TtsServicer(
+            self.engines, self.pool, settings, runtime.grpc_max_message_bytes
+        )
 
     async def load(self) -> None:
         for name, engine in self.engines.items():
@@ -72,11 +75,12 @@ class Service:
 
 
 async def serve(settings: TtsSettings) -> None:
-    service = Service(settings)
+    runtime = RuntimeSettings()
+    service = Service(settings, runtime)
     registration = ServiceRegistration(
         SERVICE_NAME, tts_pb2_grpc.add_TtsServiceServicer_to_server, service.servicer
     )
-    await GrpcService("tts", settings).run(
+    await GrpcService("tts", settings, runtime).run(
         [registration], load=service.load, close=service.pool.close
     )
 

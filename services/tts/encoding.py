@@ -128,6 +128,9 @@ class Encoder:
             stream.format = sample_format
             if format_name in ("mp3", "aac"):
                 stream.bit_rate = 64000 if output_rate <= 24000 else 128000
+            elif format_name == "opus":
+                # Speech: Opus is transparent for one voice well below its 96 kb/s default.
+                stream.bit_rate = 32000 if output_rate <= 24000 else 48000
             self._stream = stream
             self._encoder_rate = output_rate
             self._frame_resampler = av.AudioResampler(

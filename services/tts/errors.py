@@ -13,6 +13,12 @@ class InvalidRequest(TtsError):
     """Empty or too long text, speed or sample rate out of range, a language the voice lacks."""
 
 
+class AudioTooLarge(TtsError):
+    """A unary answer that would not fit in one gRPC message."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
 class UnknownVoice(TtsError):
     code = grpc.StatusCode.NOT_FOUND
 

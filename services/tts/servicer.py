@@ -11,6 +11,7 @@ from paneas.services.tts import metrics
 from paneas.services.tts.encoding import FORMAT_NAMES, SAMPLE_RATES, Encoder, output_rate
 from paneas.services.tts.engines.base import EngineError, TtsEngine, VoiceSpec
 from paneas.services.tts.errors import (
+    AudioTooLarge,
     InvalidRequest,
     NotReady,
     Overloaded,
@@ -27,6 +28,8 @@ SPEED_RANGE = (0.25, 4.0)
 # Silence after every sentence but the last: engines trim their own, and sentences synthesised
 # one by one would otherwise run into each other.
 SENTENCE_PAUSE_SECONDS = 0.2
+# Room for a SynthesizeResponse's other fields next to its audio.
+_RESPONSE_OVERHEAD = 64 * 1024
 
 Request = tts_pb2.SynthesizeRequest | tts_pb2.StreamSynthesizeRequest
 
@@ -57,8 +60,10 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
         engines: dict[str, TtsEngine],
         pool: WorkerPool,
         settings: TtsSettings,
+        max_message_bytes: int = 50 * 1024 * 1024,
     ) -> None:
         self._engines = engines
+        self._max_message_bytes = max_message_bytes
         # Set once the engines have loaded (health is NOT_SERVING until then).
         self.catalogue: VoiceCatalogue | None = None
         self._pool = pool
@@ -91,10 +96,22 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             job = self._job(request)
             audio: list[bytes] = []
             duration = 0.0
+            size = 0
             with self._pool.admitted():
                 async for chunk in self._synthesize(job, streaming=False):
                     audio.append(chunk.audio)
                     duration += chunk.duration
+                    size += len(chunk.audio)
+                    if job.format_name == "wav":
+                        # Held back until its header can carry the sizes: count samples.
+                        size = int(duration * job.sample_rate * 2)
+                    if size > self._max_message_bytes - _RESPONSE_OVERHEAD:
+                        raise AudioTooLarge(
+                            f"the audio is over this service's {self._max_message_bytes} byte "
+                            "message limit (GRPC_MAX_MESSAGE_BYTES): use StreamSynthesize, a "
+                            "compressed format (mp3, opus, aac), a lower sample rate, a "
+                            "faster speed or less text"
+                        )
             elapsed = time.perf_counter() - started
             self._observe(job, duration, elapsed, elapsed, "synthesize")
             return tts_pb2.SynthesizeResponse(

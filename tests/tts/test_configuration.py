@@ -35,6 +35,7 @@ def configured_service(api_token, tmp_path_factory):
         "TTS_WORKERS": "1",
         "TTS_MAX_QUEUE": "0",
         "TTS_WARMUP": "false",
+        "GRPC_MAX_MESSAGE_BYTES": "300000",
     }
     service = ServiceProcess(
         "paneas.services.tts", env, tmp_path_factory.mktemp("tts-configured") / "tts.log"
@@ -90,6 +91,26 @@ async def test_a_full_service_refuses_at_once_with_a_retry_hint(configured_servi
                 assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 await asyncio.sleep(0.1)
         assert reply.duration_seconds > 0.3
+
+
+async def test_unary_audio_over_the_message_limit_is_refused_early(
+    configured_service, auth_metadata
+):
+    text = " ".join(f"This is sentence {n} of a text too long for one message." for n in range(40))
+    async with grpc.aio.insecure_channel(configured_service) as channel:
+        stub = tts_pb2_grpc.TtsServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Synthesize(tts_pb2.SynthesizeRequest(text=text), metadata=auth_metadata)
+        assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE
+        assert "use StreamSynthesize" in refused.value.details()
+        # The same text compressed fits.
+        reply = await stub.Synthesize(
+            tts_pb2.SynthesizeRequest(
+                text=text[:400], format=tts_pb2.AUDIO_FORMAT_OPUS, sample_rate_hertz=16000
+            ),
+            metadata=auth_metadata,
+        )
+        assert 0 < len(reply.audio) < 300_000
 
 
 def test_a_missing_voice_file_stops_the_service_with_its_path(api_token, tmp_path):
