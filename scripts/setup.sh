@@ -15,7 +15,7 @@ APT_PACKAGES=(
   espeak-ng
 )
 # Real infrastructure the tests start themselves (never mocks of it).
-DEV_APT_PACKAGES=(redis-server postgresql prometheus prometheus-alertmanager docker-compose)
+DEV_APT_PACKAGES=(redis-server postgresql prometheus prometheus-alertmanager docker-compose chromium)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
