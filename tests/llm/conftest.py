@@ -122,7 +122,8 @@ router:
     hanging: [local]
   allowed_fails: 2
   cooldown_seconds: 4
-  first_token_timeout_seconds: 3
+  # Generous: the real llama.cpp server must answer within it even on a busy 2-core box.
+  first_token_timeout_seconds: 10
   idle_timeout_seconds: 10
 """
 

@@ -105,7 +105,7 @@ async def test_hanging_engine_times_out_into_the_fallback(mesh, llm_mesh, auth_m
     response, metadata = await _chat(mesh, auth_metadata, "hanging")
     waited = time.perf_counter() - started
     assert response.model == "local" and metadata["x-paneas-route"] == "fallback:hanging"
-    assert waited >= 3  # first_token_timeout_seconds
+    assert waited >= 10  # first_token_timeout_seconds
     assert (
         metric_value(
             llm_mesh.metrics_url,
