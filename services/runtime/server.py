@@ -7,6 +7,7 @@ within the grace period, and exits.
 
 import asyncio
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from paneas.services.runtime.auth import (
     tokens_or_generated,
 )
 from paneas.services.runtime.handlers import Continuation, writing_handler
+from paneas.services.runtime.instance import InstanceInterceptor
 from paneas.services.runtime.logs import configure_logging
 from paneas.services.runtime.metrics import MetricsInterceptor, serve_metrics
 from paneas.services.runtime.settings import RuntimeSettings, ServerSettings
@@ -74,15 +76,21 @@ class GrpcService:
         exempt = [HEALTH_PREFIX]
         if self.runtime.auth_exempt_reflection:
             exempt.extend(REFLECTION_PREFIXES)
-        # Order matters: tracing outermost so logs and metrics of the call see its span;
-        # around it only the writer that keeps streaming calls' cleanup in their own task.
+        # Order matters: the instance header outermost, so every layer's context adds it;
+        # then the writer that keeps streaming calls' cleanup in their own task; then
+        # tracing, so logs and metrics of the call see its span.
         return [
+            InstanceInterceptor(self.instance_name),
             StreamWriterInterceptor(),
             aio_server_interceptor(tracer_provider=provider),
             AccessLogInterceptor(quiet_prefixes=(HEALTH_PREFIX, *REFLECTION_PREFIXES)),
             MetricsInterceptor(),
             BearerAuthInterceptor(tokens_or_generated(self.runtime.api_tokens, self.name), exempt),
         ]
+
+    def instance_name(self) -> str:
+        """Which process this is (`<SVC>_INSTANCE`, else host:port), in `x-paneas-instance`."""
+        return self.settings.instance or f"{socket.gethostname()}:{self.port}"
 
     async def start(self, registrations: Sequence[ServiceRegistration]) -> None:
         """Binds and starts serving with health NOT_SERVING for every service."""

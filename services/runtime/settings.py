@@ -43,5 +43,8 @@ class ServerSettings(BaseSettings):
     port: int = 0
     # Prometheus metrics over HTTP; 0 turns the endpoint off.
     metrics_port: int = 0
+    # Name of this process in the `x-paneas-instance` response header (`ASR_INSTANCE=asr-0`);
+    # empty: host:port.
+    instance: str = ""
     # Seconds in-flight RPCs get to finish after SIGTERM.
     shutdown_grace_seconds: float = 30.0

@@ -1,0 +1,453 @@
+"""Envoy's configuration, rendered from one description of the services.
+
+`SERVICES` says what the mesh serves (gRPC service, port, which methods are long streams,
+whether calls stick to an instance); a `Target` says where it runs: the embedded stack on
+127.0.0.1 (`local`), Docker Compose (`compose`) or Kubernetes (`k8s`). `render(target)`
+turns both into Envoy's bootstrap. `envoy/envoy.yaml` and `envoy/envoy-k8s.yaml` are its
+committed outputs (`python -m paneas.services.envoy` rewrites them; a test fails when they
+are stale); the launcher and the tests render `local` at run time.
+
+The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`):
+
+- route prefix `/paneas.S.v1.<Service>/` → cluster `S`, HTTP/2 upstreams, gRPC active
+  health checks on the service's name (NOT_SERVING while loading or draining takes an
+  instance out), outlier detection, `timeout: 0s` (calls bring their own `grpc-timeout`,
+  honoured uncapped) and idle timeouts instead, so live streams last as long as they flow;
+- `asr` has N instances behind a consistent hash (MAGLEV by default, RING_HASH optional) on
+  the `x-session-id` header, with bounded load (`hash_balance_factor`);
+- retries only before a call reached a servicer: `connect-failure` and `refused-stream`
+  everywhere, `unavailable` (a draining server's refusal) only on unary-request methods;
+  Envoy never retries once response headers went out, and request streams are excluded
+  from `unavailable` because a servicer may have consumed their messages;
+- `grpc.health.v1` and server reflection exist once per service, so Envoy routes them by
+  the `x-paneas-service` header (`asr`, `llm`, `ocr`, `tts`); without it they are answered
+  with INVALID_ARGUMENT saying so.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+LbPolicy = Literal["MAGLEV", "RING_HASH"]
+SERVICE_HEADER = "x-paneas-service"
+SESSION_HEADER = "x-session-id"
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIXES = (
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    grpc_service: str
+    port: int
+    metrics_port: int
+    # Methods whose request is a stream (a servicer may have read part of it).
+    request_streams: tuple[str, ...] = ()
+    # Calls carrying `x-session-id` stick to one instance (consistent hash).
+    sticky: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.grpc_service}/"
+
+
+# The one description of the mesh: every target below is derived from it.
+SERVICES: tuple[Service, ...] = (
+    Service(
+        "asr",
+        "paneas.asr.v1.AsrService",
+        50051,
+        9451,
+        request_streams=("StreamingRecognize",),
+        sticky=True,
+    ),
+    Service("llm", "paneas.llm.v1.LlmService", 50052, 9452),
+    Service("ocr", "paneas.ocr.v1.OcrService", 50053, 9453),
+    Service("tts", "paneas.tts.v1.TtsService", 50054, 9454),
+)
+SERVICES_BY_NAME = {service.name: service for service in SERVICES}
+
+
+@dataclass(frozen=True)
+class Tls:
+    """Terminate TLS on the ingress listener (ALPN h2): PEM files as Envoy will see them."""
+
+    cert_chain: str
+    private_key: str
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    # Service name -> (host, port) of each instance.
+    upstreams: dict[str, list[tuple[str, int]]]
+    listen_address: str = "127.0.0.1"
+    listen_port: int = 9000
+    admin_address: str = "127.0.0.1"
+    admin_port: int = 9901
+    # Upstream names resolved by DNS (compose service names, headless Services) or literal IPs.
+    dns: bool = False
+    lb_policy: LbPolicy = "MAGLEV"
+    # Bounded load: no instance gets more than this % of the average active streams.
+    hash_balance_factor: int = 150
+    health_interval_seconds: float = 1.0
+    tls: Tls | None = None
+    stream_idle_timeout_seconds: int = 300
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def local_target(
+    asr_ports: list[int],
+    ports: dict[str, int] | None = None,
+    listen_port: int = 9000,
+    admin_port: int = 9901,
+    lb_policy: LbPolicy = "MAGLEV",
+    host: str = "127.0.0.1",
+    tls: Tls | None = None,
+) -> Target:
+    """The embedded stack: every process on `host`, ASR instances on `asr_ports`."""
+    ports = {service.name: service.port for service in SERVICES} | (ports or {})
+    upstreams = {name: [(host, port)] for name, port in ports.items() if name != "asr"}
+    upstreams["asr"] = [(host, port) for port in asr_ports]
+    return Target(
+        "local",
+        upstreams,
+        listen_address=host,
+        listen_port=listen_port,
+        admin_address=host,
+        admin_port=admin_port,
+        lb_policy=lb_policy,
+        tls=tls,
+    )
+
+
+def compose_target(asr_instances: int = 4) -> Target:
+    """deploy/compose: services by compose name, ASR as asr-0..N-1 (one per GPU)."""
+    upstreams = {s.name: [(s.name, s.port)] for s in SERVICES if s.name != "asr"}
+    asr = SERVICES_BY_NAME["asr"]
+    upstreams["asr"] = [(f"asr-{i}", asr.port) for i in range(asr_instances)]
+    return Target(
+        "compose",
+        upstreams,
+        listen_address="0.0.0.0",
+        admin_address="0.0.0.0",
+        dns=True,
+        health_interval_seconds=2.0,
+    )
+
+
+def k8s_target(namespace: str = "paneas") -> Target:
+    """deploy/k8s: each service's headless Service resolves to every ready pod."""
+    upstreams = {s.name: [(f"{s.name}.{namespace}.svc.cluster.local", s.port)] for s in SERVICES}
+    return Target(
+        "k8s",
+        upstreams,
+        listen_address="0.0.0.0",
+        admin_address="0.0.0.0",
+        dns=True,
+        health_interval_seconds=2.0,
+    )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def _address(host: str, port: int) -> dict:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+ACCESS_LOG_FIELDS = {
+    "time": "%START_TIME%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(:PATH)%",
+    "protocol": "%PROTOCOL%",
+    "response_code": "%RESPONSE_CODE%",
+    "grpc_status": "%GRPC_STATUS%",
+    "response_flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "bytes_received": "%BYTES_RECEIVED%",
+    "bytes_sent": "%BYTES_SENT%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "instance": "%RESP(X-PANEAS-INSTANCE)%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "session_id": "%REQ(X-SESSION-ID)%",
+    "downstream": "%DOWNSTREAM_REMOTE_ADDRESS%",
+    "retries": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+}
+
+
+def _retry_policy(retry_on: str) -> dict:
+    return {
+        "retry_on": retry_on,
+        "num_retries": 2,
+        # Another instance, not the one that just refused.
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": {
+                    "@type": "type.googleapis.com/"
+                    "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                },
+            }
+        ],
+        "host_selection_retry_max_attempts": 5,
+    }
+
+
+UNARY_RETRY_ON = "connect-failure,refused-stream,unavailable"
+STREAM_RETRY_ON = "connect-failure,refused-stream"
+
+
+def _route_action(service: Service, target: Target, request_stream: bool) -> dict:
+    action: dict[str, Any] = {
+        "cluster": service.name,
+        # No route deadline: unary calls bring theirs (grpc-timeout, uncapped), streams last
+        # while they flow; stuck ones end by idle timeout.
+        "timeout": "0s",
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        "idle_timeout": _duration(target.stream_idle_timeout_seconds),
+        "retry_policy": _retry_policy(STREAM_RETRY_ON if request_stream else UNARY_RETRY_ON),
+    }
+    if service.sticky:
+        action["hash_policy"] = [{"header": {"header_name": SESSION_HEADER}}]
+    return action
+
+
+def _grpc_error(code: int, message: str) -> dict:
+    """A trailers-only gRPC answer from Envoy itself."""
+    return {
+        "direct_response": {"status": 200},
+        "response_headers_to_add": [
+            {"header": {"key": "content-type", "value": "application/grpc"}},
+            {"header": {"key": "grpc-status", "value": str(code)}},
+            {"header": {"key": "grpc-message", "value": message}},
+        ],
+    }
+
+
+def _routes(target: Target) -> list[dict]:
+    routes: list[dict] = []
+    services = [SERVICES_BY_NAME[name] for name in target.upstreams]
+    for service in services:
+        for method in service.request_streams:
+            routes.append(
+                {
+                    "name": f"{service.name}-{method}",
+                    "match": {"path": f"{service.prefix}{method}", "grpc": {}},
+                    "route": _route_action(service, target, request_stream=True),
+                }
+            )
+        routes.append(
+            {
+                "name": service.name,
+                "match": {"prefix": service.prefix, "grpc": {}},
+                "route": _route_action(service, target, request_stream=False),
+            }
+        )
+    # Health and reflection: one per service, chosen by header.
+    for prefix in (HEALTH_PREFIX, *REFLECTION_PREFIXES):
+        # Reflection is a bidi stream; health Watch is long-lived.
+        request_stream = prefix != HEALTH_PREFIX
+        for service in services:
+            routes.append(
+                {
+                    "match": {
+                        "prefix": prefix,
+                        "grpc": {},
+                        "headers": [
+                            {
+                                "name": SERVICE_HEADER,
+                                "string_match": {"exact": service.name},
+                            }
+                        ],
+                    },
+                    "route": _route_action(service, target, request_stream=request_stream),
+                }
+            )
+        names = "|".join(s.name for s in services)
+        routes.append(
+            {
+                "match": {"prefix": prefix},
+                **_grpc_error(
+                    3, f"behind Envoy, set the {SERVICE_HEADER} header ({names}) for {prefix}"
+                ),
+            }
+        )
+    routes.append(
+        {"match": {"prefix": "/"}, **_grpc_error(12, "no Paneas service has this method")}
+    )
+    return routes
+
+
+def _listener(target: Target) -> dict:
+    manager = {
+        "@type": "type.googleapis.com/"
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "grpc_ingress",
+        "codec_type": "AUTO",
+        "generate_request_id": True,
+        "preserve_external_request_id": True,
+        # Headers must arrive promptly; the stream itself has no deadline (routes say idle).
+        "request_headers_timeout": "10s",
+        "request_timeout": "0s",
+        "stream_idle_timeout": _duration(target.stream_idle_timeout_seconds),
+        "common_http_protocol_options": {"idle_timeout": "3600s"},
+        "http2_protocol_options": {"max_concurrent_streams": 1024},
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/"
+                    "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    "log_format": {"json_format": ACCESS_LOG_FIELDS},
+                },
+            }
+        ],
+        "route_config": {
+            "name": "paneas",
+            "virtual_hosts": [{"name": "paneas", "domains": ["*"], "routes": _routes(target)}],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            }
+        ],
+    }
+    chain: dict[str, Any] = {
+        "filters": [
+            {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}
+        ]
+    }
+    if target.tls is not None:
+        chain["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/"
+                "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "common_tls_context": {
+                    "alpn_protocols": ["h2"],
+                    "tls_certificates": [
+                        {
+                            "certificate_chain": {"filename": target.tls.cert_chain},
+                            "private_key": {"filename": target.tls.private_key},
+                        }
+                    ],
+                },
+            },
+        }
+    return {
+        "name": "grpc_ingress",
+        "address": _address(target.listen_address, target.listen_port),
+        "filter_chains": [chain],
+    }
+
+
+def _lb_policy(target: Target) -> dict:
+    hashing = {"hash_balance_factor": target.hash_balance_factor}
+    if target.lb_policy == "MAGLEV":
+        name, config = "maglev", {"table_size": 65537}
+        kind = "envoy.extensions.load_balancing_policies.maglev.v3.Maglev"
+    else:
+        name = "ring_hash"
+        config = {"minimum_ring_size": 1024, "hash_function": "XX_HASH"}
+        kind = "envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash"
+    return {
+        "policies": [
+            {
+                "typed_extension_config": {
+                    "name": f"envoy.load_balancing_policies.{name}",
+                    "typed_config": {
+                        "@type": f"type.googleapis.com/{kind}",
+                        **config,
+                        "consistent_hashing_lb_config": hashing,
+                    },
+                }
+            }
+        ]
+    }
+
+
+def _cluster(service: Service, target: Target) -> dict:
+    interval = _duration(target.health_interval_seconds)
+    cluster: dict[str, Any] = {
+        "name": service.name,
+        "type": "STRICT_DNS" if target.dns else "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/"
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+                "common_http_protocol_options": {"idle_timeout": "3600s"},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": service.name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": _address(host, port)}}
+                        for host, port in target.upstreams[service.name]
+                    ]
+                }
+            ],
+        },
+        # NOT_SERVING (loading, draining) or unreachable: out after two checks.
+        "health_checks": [
+            {
+                "timeout": "2s",
+                "interval": interval,
+                "no_traffic_interval": interval,
+                "unhealthy_interval": interval,
+                "interval_jitter": "0.1s",
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                "grpc_health_check": {"service_name": service.grpc_service},
+            }
+        ],
+        # Errors in traffic eject too (5xx is how Envoy counts UNAVAILABLE, INTERNAL, ...),
+        # but never more than half of a cluster.
+        "outlier_detection": {
+            "consecutive_5xx": 5,
+            "consecutive_gateway_failure": 3,
+            "interval": "5s",
+            "base_ejection_time": "10s",
+            "max_ejection_percent": 50,
+        },
+        "circuit_breakers": {
+            "thresholds": [{"max_connections": 4096, "max_requests": 4096, "max_retries": 16}]
+        },
+    }
+    if target.dns:
+        cluster["dns_lookup_family"] = "V4_ONLY"  # re-resolved every 5 s (Envoy's default)
+    if service.sticky:
+        cluster["load_balancing_policy"] = _lb_policy(target)
+    return cluster
+
+
+def render(target: Target) -> dict:
+    """Envoy's bootstrap for `target`, as a dict ready for YAML."""
+    services = [SERVICES_BY_NAME[name] for name in target.upstreams]
+    return {
+        "node": {"id": f"paneas-{target.name}", "cluster": "paneas"},
+        "admin": {"address": _address(target.admin_address, target.admin_port)},
+        "static_resources": {
+            "listeners": [_listener(target)],
+            "clusters": [_cluster(service, target) for service in services],
+        },
+        **target.extra,
+    }
+
+
+def render_yaml(target: Target, header: str = "") -> str:
+    body = yaml.safe_dump(render(target), sort_keys=False, width=100)
+    return header + body

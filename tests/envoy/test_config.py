@@ -1,0 +1,82 @@
+"""The committed Envoy configs are the generator's current output, and Envoy accepts every
+target's rendering (`envoy --mode validate` builds every listener and cluster)."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from paneas.services.envoy.__main__ import committed, committed_text
+from paneas.services.envoy.config import Tls, compose_target, k8s_target, local_target, render
+from paneas.services.envoy.process import validate
+from tests.support.processes import REPO
+
+
+@pytest.mark.parametrize("path", list(committed()), ids=lambda p: p.name)
+def test_committed_config_is_current_and_valid(path):
+    target = committed()[path]
+    assert path.read_text() == committed_text(target), (
+        f"{path} is stale: run .venv/bin/python -m paneas.services.envoy"
+    )
+    result = validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+    assert "Deprecated" not in result.stdout + result.stderr
+
+
+def test_compose_and_k8s_match_the_deployments():
+    compose = render(compose_target())
+    listener = compose["static_resources"]["listeners"][0]["address"]["socket_address"]
+    assert listener == {"address": "0.0.0.0", "port_value": 9000}
+    assert compose["admin"]["address"]["socket_address"] == {
+        "address": "0.0.0.0",
+        "port_value": 9901,
+    }
+    endpoints = {
+        cluster["name"]: [
+            (e["endpoint"]["address"]["socket_address"]["address"])
+            + f":{e['endpoint']['address']['socket_address']['port_value']}"
+            for e in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        ]
+        for cluster in compose["static_resources"]["clusters"]
+    }
+    assert endpoints == {
+        "asr": [f"asr-{i}:50051" for i in range(4)],
+        "llm": ["llm:50052"],
+        "ocr": ["ocr:50053"],
+        "tts": ["tts:50054"],
+    }
+    compose_file = yaml.safe_load((REPO / "deploy/compose/docker-compose.yml").read_text())
+    assert {f"asr-{i}" for i in range(4)} <= set(compose_file["services"])
+
+    k8s = render(k8s_target())
+    for cluster in k8s["static_resources"]["clusters"]:
+        assert cluster["type"] == "STRICT_DNS"
+        (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        host = endpoint["endpoint"]["address"]["socket_address"]["address"]
+        assert host == f"{cluster['name']}.paneas.svc.cluster.local"
+
+
+def test_local_binds_loopback_only():
+    config = render(local_target([50051, 50061]))
+    assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    listener = config["static_resources"]["listeners"][0]
+    assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9000}
+
+
+@pytest.mark.parametrize("policy", ["MAGLEV", "RING_HASH"])
+def test_local_and_tls_renderings_validate(tmp_path, policy):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    for tls in (None, Tls(str(cert), str(key))):
+        path = tmp_path / "envoy.yaml"
+        path.write_text(
+            yaml.safe_dump(render(local_target([50051, 50061], lb_policy=policy, tls=tls)))
+        )
+        result = validate(path)
+        assert result.returncode == 0, result.stdout + result.stderr
