@@ -50,7 +50,12 @@ class Backends:
         for name, channel in self.channels.items():
             stub = health_pb2_grpc.HealthStub(channel)
             try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=deadline_seconds)
+                # Behind Envoy the header picks whose health answers (a direct target ignores it).
+                reply = await stub.Check(
+                    health_pb2.HealthCheckRequest(),
+                    timeout=deadline_seconds,
+                    metadata=(("x-paneas-service", name),),
+                )
                 status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
             except grpc.aio.AioRpcError as error:
                 unreachable = error.code() is grpc.StatusCode.UNAVAILABLE

@@ -1,5 +1,11 @@
-"""`paneas`: starts every service of the stack plus the gateway, waits until each is healthy,
-prints where they listen, and stops them all cleanly on Ctrl-C or SIGTERM.
+"""`paneas`: starts every service of the stack, Envoy in front of them and the gateway, waits
+until each is healthy, prints where they listen, and stops them all cleanly on Ctrl-C or
+SIGTERM.
+
+The embedded topology mirrors the deployments: `ASR_INSTANCES` ASR processes (2 by default,
+one per GPU on a GPU box), one LLM, OCR and TTS, and Envoy on 127.0.0.1:9000 routing to them
+(consistent hash on `x-session-id` for ASR). The gateway and ASR's insights reach every
+service through Envoy, as in compose and Kubernetes.
 
 A component that dies takes the whole stack down with a clear message: nothing is restarted
 silently.
@@ -10,16 +16,21 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.asr.settings import AsrSettings
+from paneas.services.envoy.config import Tls, local_target, render_yaml
+from paneas.services.envoy.process import command as envoy_command
+from paneas.services.envoy.settings import EnvoySettings
 from paneas.services.llm.settings import LlmSettings
 from paneas.services.ocr.settings import OcrSettings
 from paneas.services.runtime.settings import RuntimeSettings
@@ -37,6 +48,10 @@ class Component:
     is_healthy: Callable[[], Awaitable[bool]]
     extra: list[str] = field(default_factory=list)
     python: str = sys.executable
+    # Environment of this process only (on top of the stack's).
+    env: dict[str, str] = field(default_factory=dict)
+    # A program other than `python -m module` (Envoy).
+    argv: list[str] | None = None
     process: asyncio.subprocess.Process | None = None
 
 
@@ -74,42 +89,95 @@ def _metrics_line(settings) -> list[str]:
     return [f"metrics http://{settings.host}:{settings.metrics_port}/metrics"]
 
 
-def stack_components(env: dict[str, str]) -> list[Component]:
-    """The processes of the stack; fills in `env` so each finds the others."""
+def _connect_host(host: str) -> str:
+    """Where to connect to a listener bound on `host` (all interfaces: loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def asr_components(asr: AsrSettings) -> list[Component]:
+    """One ASR process per instance: port + 10*i, metrics port + 10*i, its device index."""
+    components = []
+    for index in range(asr.instances):
+        port = asr.port + 10 * index
+        metrics_port = asr.metrics_port + 10 * index if asr.metrics_port else 0
+        device_index = asr.instance_device_index(index)
+        extra = [f"model {asr.model} on {asr.device}:{device_index}"]
+        if metrics_port:
+            extra.append(f"metrics http://{asr.host}:{metrics_port}/metrics")
+        components.append(
+            Component(
+                f"asr-{index}",
+                "paneas.services.asr",
+                f"grpc://{asr.host}:{port}",
+                grpc_health_probe(_connect_host(asr.host), port),
+                extra,
+                env={
+                    "ASR_PORT": str(port),
+                    "ASR_METRICS_PORT": str(metrics_port),
+                    "ASR_DEVICE_INDEX": str(device_index),
+                    "ASR_INSTANCE": f"asr-{index}",
+                },
+            )
+        )
+    return components
+
+
+def envoy_component(
+    envoy: EnvoySettings, asr: AsrSettings, ports: dict[str, int], host: str, workdir: Path
+) -> Component:
+    """Envoy on a config rendered for this stack's ports (target `local`)."""
+    tls = Tls(envoy.tls_cert, envoy.tls_key) if envoy.tls_cert and envoy.tls_key else None
+    target = local_target(
+        [asr.port + 10 * i for i in range(asr.instances)],
+        ports,
+        listen_port=envoy.port,
+        admin_port=envoy.admin_port,
+        lb_policy=envoy.lb_policy,
+        host=host,
+        tls=tls,
+    )
+    target = replace(target, listen_address=envoy.host, admin_address=envoy.admin_host)
+    config = workdir / "envoy.yaml"
+    config.write_text(render_yaml(target))
+    admin = f"http://{_connect_host(envoy.admin_host)}:{envoy.admin_port}"
+    routes = f"asr x{asr.instances} ({envoy.lb_policy} on x-session-id), llm, ocr, tts"
+    return Component(
+        "envoy",
+        "",
+        f"grpc{'s' if tls else ''}://{envoy.host}:{envoy.port}",
+        http_health_probe(f"{admin}/ready"),
+        [routes, f"admin {admin}/stats/prometheus", f"config {config}"],
+        argv=envoy_command(config),
+    )
+
+
+def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[Component]:
+    """The processes of the stack; fills in `env` so each finds the others (via Envoy)."""
     ocr, asr, llm, tts = OcrSettings(), AsrSettings(), LlmSettings(), TtsSettings()
-    env.setdefault("GATEWAY_OCR_TARGET", f"{ocr.host}:{ocr.port}")
-    env.setdefault("GATEWAY_ASR_TARGET", f"{asr.host}:{asr.port}")
-    env.setdefault("GATEWAY_LLM_TARGET", f"{llm.host}:{llm.port}")
-    env.setdefault("GATEWAY_TTS_TARGET", f"{tts.host}:{tts.port}")
-    # Live transcription asks the LLM for insights.
-    env.setdefault("ASR_LLM_TARGET", f"{llm.host}:{llm.port}")
+    envoy = EnvoySettings()
+    ingress = f"{_connect_host(envoy.host)}:{envoy.port}"
+    for name in ("OCR", "ASR", "LLM", "TTS"):
+        env.setdefault(f"GATEWAY_{name}_TARGET", ingress)
+    # Live transcription asks the LLM for insights, through Envoy too.
+    env.setdefault("ASR_LLM_TARGET", ingress)
     gateway = GatewaySettings()
     gateway_url = f"http://{gateway.host}:{gateway.port}"
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="paneas-"))
+    ports = {"ocr": ocr.port, "llm": llm.port, "tts": tts.port}
     return [
         Component(
             "ocr",
             "paneas.services.ocr",
             f"grpc://{ocr.host}:{ocr.port}",
-            grpc_health_probe(ocr.host, ocr.port),
+            grpc_health_probe(_connect_host(ocr.host), ocr.port),
             _metrics_line(ocr),
         ),
-        Component(
-            "asr",
-            "paneas.services.asr",
-            f"grpc://{asr.host}:{asr.port}",
-            grpc_health_probe(asr.host, asr.port),
-            [f"model {asr.model} on {asr.device}"]
-            + (
-                [f"metrics http://{asr.host}:{asr.metrics_port}/metrics"]
-                if asr.metrics_port
-                else []
-            ),
-        ),
+        *asr_components(asr),
         Component(
             "llm",
             "paneas.services.llm",
             f"grpc://{llm.host}:{llm.port}",
-            grpc_health_probe(llm.host, llm.port),
+            grpc_health_probe(_connect_host(llm.host), llm.port),
             [f"models from {llm.catalogue}"] + _metrics_line(llm),
             # vLLM cannot share this venv (its pins conflict with the gateway's):
             # scripts/setup-vllm.sh builds one the LLM service runs from.
@@ -119,9 +187,10 @@ def stack_components(env: dict[str, str]) -> list[Component]:
             "tts",
             "paneas.services.tts",
             f"grpc://{tts.host}:{tts.port}",
-            grpc_health_probe(tts.host, tts.port),
+            grpc_health_probe(_connect_host(tts.host), tts.port),
             [f"engines {','.join(tts.engines)}"] + _metrics_line(tts),
         ),
+        envoy_component(envoy, asr, ports, _connect_host(asr.host), workdir),
         Component(
             "gateway",
             "paneas.gateway",
@@ -140,8 +209,9 @@ class Stack:
     async def start(self) -> None:
         for component in self.components:
             # Own session: Ctrl-C reaches only the launcher, which stops children in order.
+            argv = component.argv or [component.python, "-m", component.module]
             component.process = await asyncio.create_subprocess_exec(
-                component.python, "-m", component.module, env=self.env, start_new_session=True
+                *argv, env={**self.env, **component.env}, start_new_session=True
             )
 
     def dead(self) -> list[Component]:

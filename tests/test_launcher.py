@@ -12,15 +12,19 @@ from tests.support.processes import REPO, free_port
 
 
 def test_launcher_starts_serves_and_stops(tmp_path):
-    gateway_port = free_port()
+    gateway_port, envoy_port, asr_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "OCR_PORT": str(free_port()),
         "OCR_METRICS_PORT": str(free_port()),
         "OCR_ENGINES": "tesseract",
-        "ASR_PORT": str(free_port()),
+        # Two instances (the default) on ASR_PORT and ASR_PORT + 10, behind Envoy.
+        "ASR_PORT": str(asr_port),
         "ASR_METRICS_PORT": str(free_port()),
         "ASR_WARMUP": "false",
+        "ASR_CPU_THREADS": "1",
+        "ENVOY_PORT": str(envoy_port),
+        "ENVOY_ADMIN_PORT": str(free_port()),
         "LLM_PORT": str(free_port()),
         "LLM_METRICS_PORT": str(free_port()),
         "LLM_WARMUP": "false",
@@ -47,12 +51,17 @@ def test_launcher_starts_serves_and_stops(tmp_path):
                 time.sleep(0.3)
             banner = output.read_text()
             assert f"http://127.0.0.1:{gateway_port}" in banner
+            assert f"envoy    grpc://127.0.0.1:{envoy_port}" in banner
+            assert f"asr-0    grpc://127.0.0.1:{asr_port}" in banner
+            assert f"asr-1    grpc://127.0.0.1:{asr_port + 10}" in banner
             token_line = next(line for line in banner.splitlines() if "token" in line)
             token = token_line.split()[1]
             assert "generated for this run" in token_line
 
             url = f"http://127.0.0.1:{gateway_port}"
             backends = httpx.get(f"{url}/api/v1/health").json()["backends"]
+            # The gateway reaches every service through Envoy.
+            assert {b["target"] for b in backends.values()} == {f"127.0.0.1:{envoy_port}"}
             assert {name: backend["status"] for name, backend in backends.items()} == {
                 "ocr": "SERVING",
                 "asr": "SERVING",

@@ -1,11 +1,11 @@
 """ASR service settings, from `ASR_*` environment variables."""
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic_settings import SettingsConfigDict
 
-from paneas.services.runtime.settings import ServerSettings
+from paneas.services.runtime.settings import CommaSeparated, ServerSettings
 
 
 class AsrSettings(ServerSettings):
@@ -19,6 +19,17 @@ class AsrSettings(ServerSettings):
     # One process per device: run one instance per GPU with its own index.
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     device_index: int = 0
+    # Read by the launcher (`paneas`), which runs this many ASR processes behind Envoy,
+    # instance i on port `port + 10*i` (metrics likewise) and device `device_indexes[i]`;
+    # without the list, instance i gets device i on CUDA and `device_index` on CPU.
+    instances: int = 2
+    device_indexes: Annotated[list[int], *CommaSeparated] = []
+
+    def instance_device_index(self, instance: int) -> int:
+        if self.device_indexes:
+            return self.device_indexes[instance]
+        return instance if self.device == "cuda" else self.device_index
+
     # "default" picks int8 on CPU and float16 on GPU; any CTranslate2 type is accepted.
     compute_type: str = "default"
     # CTranslate2 intra-op threads per decode (0: all cores).
@@ -31,6 +42,13 @@ class AsrSettings(ServerSettings):
     # CPU core (measured: a 2-core box keeps up with 4 real-time streams on base with beam 5
     # and word timings; see docs/benchmarks.md), 16 on a GPU.
     max_streams: int = 0
+
+    def model_post_init(self, context: object) -> None:
+        if self.device_indexes and len(self.device_indexes) != self.instances:
+            raise ValueError(
+                f"ASR_DEVICE_INDEXES has {len(self.device_indexes)} entries for "
+                f"ASR_INSTANCES={self.instances}"
+            )
 
     def stream_limit(self) -> int:
         if self.max_streams:
