@@ -22,10 +22,12 @@ def packages() -> list[str]:
     return found
 
 
-# Alembic's revision template and the LLM catalogue are not modules.
+# Alembic's revision template, the LLM catalogue and the UI's files are not modules.
 PACKAGE_DATA = {
     "paneas.gateway.analytics.migrations": ["*.mako"],
     "paneas.services.llm": ["catalogue.yaml"],
+    # The browser UI: plain files, served as they are.
+    "paneas.gateway.static": ["*.html", "*.js", "*.css", "*.svg"],
 }
 
 setup(packages=packages(), package_dir=ROOTS, package_data=PACKAGE_DATA)

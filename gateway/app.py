@@ -30,6 +30,7 @@ from paneas.gateway.settings import GatewaySettings
 from paneas.gateway.telemetry import RequestTelemetryMiddleware
 from paneas.gateway.transcoding.routes import install_transcoded_routes
 from paneas.gateway.tts.voices import VoiceCatalogue
+from paneas.gateway.ui import install_ui
 from paneas.services.runtime.auth import tokens_or_generated
 from paneas.services.runtime.settings import RuntimeSettings
 from paneas.services.runtime.tracing import configure_tracing
@@ -77,6 +78,7 @@ def create_app(
         app.include_router(openai_speech.router)
         app.include_router(tts.router)
     install_transcoded_routes(app, settings)
+    install_ui(app)
 
     # Middleware: each one added wraps all added before it, so the last added runs first.
     # Analytics wraps the limiter so that 429s are recorded too.
