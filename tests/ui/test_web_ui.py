@@ -4,6 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.ocr.documents import ENGLISH, render_text
+from tests.support.audio import sample_path
 from tests.ui.conftest import screenshot, sign_in
 
 LONG = 120_000  # ms: models on two shared cores
@@ -127,3 +129,76 @@ def test_live_transcription_from_the_microphone(page, gateway, api_token):
     heard = _key_words_heard(transcript.text_content())
     assert len(heard) >= 3, transcript.text_content()
     expect(page.get_by_role("button", name="Start")).to_be_enabled()
+
+
+def test_ocr_shows_text_and_boxes_over_the_page(page, gateway, api_token, tmp_path):
+    scan = tmp_path / "scan.png"
+    render_text([ENGLISH], width=1000, font_size=28).save(scan)
+    sign_in(page, api_token)
+    page.get_by_role("tab", name="OCR").click()
+    page.locator("#ocr-input").set_input_files(scan)
+    page.locator("#ocr-languages").fill("en")
+    page.get_by_role("button", name="Recognise").click()
+    text = page.locator(".page-text").first
+    expect(text).to_contain_text("quick brown fox", timeout=LONG)
+    expect(text).to_contain_text("libraries")
+    # The page image with one box per word over it, in the page's pixel coordinates.
+    expect(page.locator(".page-view img")).to_have_count(1)
+    boxes = page.locator(".page-view svg rect.box")
+    assert boxes.count() >= len(ENGLISH.split()) * 0.9
+    assert page.locator(".page-view svg").get_attribute("viewBox").startswith("0 0 1000 ")
+    screenshot(page, "ocr")
+    page.locator("#ocr-boxes").select_option("lines")
+    assert 3 <= boxes.count() < len(ENGLISH.split()) / 3
+
+
+def test_speech_plays_and_downloads(page, gateway, api_token):
+    sign_in(page, api_token)
+    page.get_by_role("tab", name="Speech").click()
+    expect(page.locator("#speech-voice option").first).to_be_attached(timeout=LONG)
+    page.locator("#speech-language").select_option("en-US")
+    page.locator("#speech-voice").select_option("joe")
+    page.get_by_label("Text").fill("Hello from the Paneas web interface.")
+    page.get_by_role("button", name="Speak").click()
+    expect(page.locator("#speech-status")).to_contain_text("joe", timeout=LONG)
+    audio = page.locator("#speech-audio")
+    expect(audio).to_be_visible()
+    page.wait_for_timeout(500)
+    state = audio.evaluate(
+        "(a) => new Promise((done) => a.readyState >= 1 ? done([a.duration, a.error]) : "
+        "a.addEventListener('loadedmetadata', () => done([a.duration, a.error])))"
+    )
+    duration, error = state
+    assert error is None and 1.0 < duration < 10.0, state
+    assert page.locator("#speech-download").get_attribute("download") == "speech.wav"
+    screenshot(page, "speech")
+
+
+def test_file_transcription_with_word_times_and_subtitles(page, gateway, api_token):
+    sign_in(page, api_token)
+    page.get_by_role("tab", name="Files").click()
+    page.locator("#files-input").set_input_files(sample_path("jfk"))
+    page.locator("#files-language").select_option("en")
+    page.get_by_role("button", name="Transcribe").click()
+    words = page.locator("#files-transcript span.word")
+    expect(words.first).to_be_visible(timeout=LONG)
+    assert len(_key_words_heard(page.locator("#files-transcript").text_content())) == 4
+    assert re.fullmatch(r"\d+\.\d\d–\d+\.\d\d s", words.first.get_attribute("title"))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="SRT").click()
+    srt = download.value.path().read_text()
+    assert re.match(r"1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n\S", srt), srt
+    assert download.value.suggested_filename == "jfk.srt"
+    screenshot(page, "files")
+
+
+def test_analytics_draws_the_gateways_usage(page, gateway, api_token):
+    sign_in(page, api_token)
+    page.get_by_role("tab", name="Analytics").click()
+    # Earlier tests' requests (the chat, OCR, speech routes) are in the charts and table.
+    expect(page.locator("#analytics-table th[scope=row]").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#analytics-table")).to_contain_text("/api/v1/ocr")
+    expect(page.locator("#chart-days svg rect.bar").first).to_be_attached()
+    expect(page.locator("#chart-latency svg rect.p95").first).to_be_attached()
+    assert int(page.locator("#analytics-cards strong").first.text_content().replace(",", "")) > 0
+    screenshot(page, "analytics")
