@@ -4,6 +4,7 @@ Chromium's fake capture device plays a real speech WAV as the microphone; `playw
 is never needed (scripts/setup.sh --dev installs Debian's chromium).
 """
 
+import os
 import shutil
 import wave
 from pathlib import Path
@@ -83,5 +84,9 @@ def sign_in(page, token: str) -> None:
 
 
 def screenshot(page, name: str) -> None:
+    """docs/screenshots/<name>.png, refreshed only when asked (UI_SCREENSHOTS=1), so that an
+    ordinary run leaves the tracked images alone."""
+    if os.environ.get("UI_SCREENSHOTS") != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
