@@ -39,17 +39,17 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from bench.load import PidList, phase, wait_for_quiet
+from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr.assets import ensure_packaged_model
 from tests.support.audio import LANGUAGES, SAMPLES, read_pcm16
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+from tests.support.processes import ServiceProcess, free_port
 
 SAMPLE_RATE = 16_000
 GAP_SECONDS = 0.5
 # Interleaved so that neighbouring clips differ in language and voice.
 CLIP_ORDER = ("jfk", "pt_padaria", "en_weather", "pt_chuva", "beckett", "en_report", "pt_visita")
-LOGS = Path("/tmp/paneas-bench")
 
 
 # --- audio -------------------------------------------------------------------------------
@@ -162,61 +162,21 @@ def asr_service(
 ) -> Iterator[AsrService]:
     """The service with its defaults, but for ASR_WORKERS and, when given, the number of
     live streams it admits (its default follows the core count)."""
-    port, metrics_port = free_port(), free_port()
+    metrics_port = free_port()
     env = {
         "API_TOKENS": token,
-        "ASR_PORT": str(port),
         "ASR_METRICS_PORT": str(metrics_port),
         "ASR_WORKERS": str(workers),
         # Admit every stream the bench opens, past the service's own capacity default, to
         # measure what overcommitting does.
         "ASR_MAX_STREAMS": "8",
         "LOG_LEVEL": "WARNING",
-        "PYTHONFAULTHANDLER": "1",  # a crash leaves its stack in the log
     }
     if max_streams is not None:
         env["ASR_MAX_STREAMS"] = str(max_streams)
-    LOGS.mkdir(exist_ok=True)
-    process = ServiceProcess("paneas.services.asr", env, LOGS / f"asr-w{workers}-{port}.log")
-    try:
-        target = f"127.0.0.1:{port}"
-        wait_until(lambda: grpc_serving(target), "asr", process.process, timeout=300)
+    with grpc_service("asr", env, f"asr-w{workers}") as (target, process):
         metadata = (("authorization", f"Bearer {token}"),)
         yield AsrService(target, metadata, process, f"http://127.0.0.1:{metrics_port}/metrics")
-    finally:
-        _stop(process)
-
-
-def _stop(service: ServiceProcess) -> None:
-    died = service.process.poll()
-    service.stop()
-    if died is not None:
-        print(
-            f"{service.module} (pid {service.process.pid}) had exited early with {died}; "
-            f"see {service.log_path}",
-            flush=True,
-        )
-
-
-@contextmanager
-def gateway(token: str, asr_target: str, work: Path) -> Iterator[tuple[str, ServiceProcess]]:
-    port = free_port()
-    env = {
-        "API_TOKENS": token,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_ASR_TARGET": asr_target,
-        "GATEWAY_OCR_TARGET": f"127.0.0.1:{free_port()}",  # nothing there; unused
-        "DATABASE_URL": f"sqlite:///{work / 'analytics.db'}",
-        "RATE_LIMIT_ENABLED": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    process = ServiceProcess("paneas.gateway", env, LOGS / f"gateway-{port}.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{url}/openapi.json"), "gateway", process.process)
-        yield url, process
-    finally:
-        _stop(process)
 
 
 # --- one file, three paths ---------------------------------------------------------------
@@ -442,7 +402,10 @@ def main() -> None:
     concatenated.write_bytes(wav_bytes(work.files["concatenated clips"]))
     print(f"the concatenated clips are in {concatenated}")
     rows: list[Throughput] = []
-    with asr_service(token) as service, gateway(token, service.target, state) as (url, gw):
+    with (
+        asr_service(token) as service,
+        gateway(token, {"asr": service.target}, state, {"LOG_LEVEL": "WARNING"}) as (url, gw),
+    ):
 
         def pids() -> list[int]:
             return [*service.pids(), gw.process.pid]

@@ -40,12 +40,12 @@ import grpc
 import httpx
 
 from bench.load import ForeignLoad, wait_for_quiet
+from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+from tests.support.processes import ServiceProcess, free_port
 
 PACKAGED = "smollm2-135m-instruct"
-LOGS = Path("/tmp/paneas-bench")
 TTFT_TARGET_MS = 3.0
 # Long enough an answer that every path stops at max_tokens (finish_reason "length"), so
 # all of them generate exactly the same number of tokens.
@@ -246,53 +246,16 @@ def rest_path(client: httpx.AsyncClient, url: str, model: str, max_tokens: int) 
 # --- services -----------------------------------------------------------------------------
 
 
-def _stop(service: ServiceProcess) -> None:
-    died = service.process.poll()
-    service.stop()
-    if died is not None:
-        print(f"{service.module} had exited early with {died}; see {service.log_path}")
-
-
 @contextmanager
 def llm_service(token: str, threads: int) -> Iterator[tuple[str, ServiceProcess]]:
-    port = free_port()
     env = {
         "API_TOKENS": token,
-        "LLM_PORT": str(port),
         "LLM_METRICS_PORT": str(free_port()),
         # The catalogue's nested override: the engine uses exactly the bare engine's threads.
         "LLM_ENGINES__CPU__THREADS": str(threads),
-        "PYTHONFAULTHANDLER": "1",
     }
-    LOGS.mkdir(exist_ok=True)
-    process = ServiceProcess("paneas.services.llm", env, LOGS / f"llm-{port}.log")
-    try:
-        target = f"127.0.0.1:{port}"
-        wait_until(lambda: grpc_serving(target), "llm", process.process, timeout=300)
-        yield target, process
-    finally:
-        _stop(process)
-
-
-@contextmanager
-def gateway(token: str, llm_target: str, work: Path) -> Iterator[tuple[str, ServiceProcess]]:
-    port = free_port()
-    env = {
-        "API_TOKENS": token,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_LLM_TARGET": llm_target,
-        "GATEWAY_OCR_TARGET": "",  # not deployed: no routes
-        "GATEWAY_ASR_TARGET": "",
-        "DATABASE_URL": f"sqlite:///{work / 'analytics.db'}",
-        "RATE_LIMIT_ENABLED": "false",
-    }
-    process = ServiceProcess("paneas.gateway", env, LOGS / f"gateway-llm-{port}.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{url}/openapi.json"), "gateway", process.process)
-        yield url, process
-    finally:
-        _stop(process)
+    with grpc_service("llm", env) as running:
+        yield running
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -472,7 +435,7 @@ async def run(args: argparse.Namespace, threads: int) -> None:
 
     with (
         llm_service(token, threads) as (target, service),
-        gateway(token, target, work) as (url, gw),
+        gateway(token, {"llm": target}, work) as (url, gw),
     ):
         pids = [service.process.pid, gw.process.pid]
         metadata = (("authorization", f"Bearer {token}"),)

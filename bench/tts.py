@@ -53,11 +53,11 @@ import httpx
 import numpy as np
 
 from bench.load import ForeignLoad, PidList, wait_for_quiet
+from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.tts.v1 import tts_pb2, tts_pb2_grpc
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+from tests.support.processes import ServiceProcess, free_port
 
-LOGS = Path("/tmp/paneas-bench")
 TTFA_TARGET_MS = 250.0
 PAUSE_SECONDS = 0.2  # servicer.SENTENCE_PAUSE_SECONDS
 OPENAI_PCM_RATE = 24000
@@ -309,52 +309,12 @@ def rest_unary(client: httpx.AsyncClient, url: str, case: Case, text: str) -> Pa
 # --- services -----------------------------------------------------------------------------
 
 
-def _stop(service: ServiceProcess) -> None:
-    died = service.process.poll()
-    service.stop()
-    if died is not None:
-        print(f"{service.module} had exited early with {died}; see {service.log_path}")
-
-
 @contextmanager
 def tts_service(token: str) -> Iterator[tuple[str, ServiceProcess]]:
-    port = free_port()
-    env = {
-        "API_TOKENS": token,
-        "TTS_PORT": str(port),
-        "TTS_METRICS_PORT": str(free_port()),
-        "PYTHONFAULTHANDLER": "1",
-    }
-    LOGS.mkdir(exist_ok=True)
-    process = ServiceProcess("paneas.services.tts", env, LOGS / f"tts-{port}.log")
-    try:
-        target = f"127.0.0.1:{port}"
-        wait_until(lambda: grpc_serving(target), "tts", process.process, timeout=300)
-        yield target, process
-    finally:
-        _stop(process)
-
-
-@contextmanager
-def gateway(token: str, tts_target: str, work: Path) -> Iterator[tuple[str, ServiceProcess]]:
-    port = free_port()
-    env = {
-        "API_TOKENS": token,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_TTS_TARGET": tts_target,
-        "GATEWAY_OCR_TARGET": "",  # not deployed: no routes
-        "GATEWAY_ASR_TARGET": "",
-        "GATEWAY_LLM_TARGET": "",
-        "DATABASE_URL": f"sqlite:///{work / 'analytics.db'}",
-        "RATE_LIMIT_ENABLED": "false",
-    }
-    process = ServiceProcess("paneas.gateway", env, LOGS / f"gateway-tts-{port}.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{url}/openapi.json"), "gateway", process.process)
-        yield url, process
-    finally:
-        _stop(process)
+    with grpc_service(
+        "tts", {"API_TOKENS": token, "TTS_METRICS_PORT": str(free_port())}
+    ) as running:
+        yield running
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -514,7 +474,10 @@ async def run(args: argparse.Namespace) -> None:
 
     joe_path = model_path("packaged:joe")
 
-    with tts_service(token) as (target, service), gateway(token, target, work) as (url, gw):
+    with (
+        tts_service(token) as (target, service),
+        gateway(token, {"tts": target}, work) as (url, gw),
+    ):
         pids = [service.process.pid, gw.process.pid]
         metadata = (("authorization", f"Bearer {token}"),)
         async with (
