@@ -33,13 +33,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import httpx
 
 from bench.load import ForeignLoad, wait_for_quiet
+from bench.paths import PathResult, interleaved
 from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
@@ -259,27 +260,6 @@ def llm_service(token: str, threads: int) -> Iterator[tuple[str, ServiceProcess]
 
 
 # --- measuring ----------------------------------------------------------------------------
-
-
-@dataclass
-class PathResult:
-    samples: list[Sample] = field(default_factory=list)
-
-    def p(self, attribute: str, fraction: float) -> float:
-        return percentile([getattr(s, attribute) for s in self.samples], fraction)
-
-
-async def interleaved(paths: dict[str, Path_], rounds: int, warmup: int) -> dict[str, PathResult]:
-    for call in paths.values():
-        for _ in range(warmup):
-            await call()
-    names = list(paths)
-    results = {name: PathResult() for name in names}
-    for round_ in range(rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            results[name].samples.append(await paths[name]())
-    return results
 
 
 async def timed_us(call: Callable[[], Awaitable[object]], count: int) -> list[float]:

@@ -45,16 +45,16 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import httpx
 import numpy as np
 
-from bench.load import ForeignLoad, PidList, wait_for_quiet
+from bench.load import ForeignLoad, wait_for_quiet
+from bench.paths import PathResult, interleaved
 from bench.services import LOGS, gateway, grpc_service
-from bench.stats import percentile
 from paneas.tts.v1 import tts_pb2, tts_pb2_grpc
 from tests.support.processes import ServiceProcess, free_port
 
@@ -318,32 +318,6 @@ def tts_service(token: str) -> Iterator[tuple[str, ServiceProcess]]:
 
 
 # --- measuring ----------------------------------------------------------------------------
-
-
-@dataclass
-class PathResult:
-    samples: list[Sample] = field(default_factory=list)
-
-    def p(self, attribute: str, fraction: float) -> float:
-        return percentile([getattr(s, attribute) for s in self.samples], fraction)
-
-
-async def interleaved(
-    paths: dict[str, Path_], rounds: int, warmup: int, pids: PidList
-) -> dict[str, PathResult]:
-    for call in paths.values():
-        for _ in range(warmup):
-            await call()
-    names = list(paths)
-    results = {name: PathResult() for name in names}
-    for round_ in range(rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            watch = ForeignLoad(pids)
-            sample = await paths[name]()
-            sample.others = watch.share()
-            results[name].samples.append(sample)
-    return results
 
 
 LABELS = {
