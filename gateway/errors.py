@@ -59,6 +59,26 @@ _RETRY_AFTER_METADATA = {"retry-after-ms": 0.001, "retry-after": 1.0}
 # Retry-After of a RESOURCE_EXHAUSTED whose service named no delay, seconds.
 _DEFAULT_RETRY_AFTER = 1
 
+# The service behind each route, by path prefix: a 503 names the service that is down.
+_SERVICE_BY_PATH_PREFIX = (
+    ("/api/v1/ocr", "ocr"),
+    ("/api/v1/asr", "asr"),
+    ("/api/v1/align", "asr"),
+    ("/v1/audio/transcriptions", "asr"),
+    ("/v1/audio/translations", "asr"),
+    ("/api/v1/tts", "tts"),
+    ("/v1/audio/speech", "tts"),
+    ("/api/v1/llm", "llm"),
+    ("/api/v1/chat/", "llm"),
+    ("/v1/chat/", "llm"),
+    ("/v1/models", "llm"),
+)
+
+
+def service_of_path(path: str) -> str | None:
+    """'/v1/chat/completions' -> 'llm': the backend service a route calls."""
+    return next((name for prefix, name in _SERVICE_BY_PATH_PREFIX if path.startswith(prefix)), None)
+
 
 def status_body(code: grpc.StatusCode, message: str) -> dict:
     return {"code": code.value[0], "message": message, "details": []}
@@ -86,11 +106,19 @@ def error_response(
     return status_response(http_status, code, message, headers)
 
 
-def grpc_error_message(error: grpc.aio.AioRpcError) -> str:
+def grpc_error_message(error: grpc.aio.AioRpcError, service: str | None = None) -> str:
+    """The service's message; an UNAVAILABLE one names the `service` that is down (or
+    restarting, or not deployed), so a caller knows which part of the stack to look at."""
     code = error.code()
     message = error.details() or code.name
-    if code is grpc.StatusCode.UNAVAILABLE and "connect" in message.lower():
-        message = f"backend service unreachable: {message}"
+    if code is grpc.StatusCode.UNAVAILABLE:
+        if service:
+            message = (
+                f"the {service} service is unavailable (GET /api/v1/health shows each "
+                f"service): {message}"
+            )
+        elif "connect" in message.lower():
+            message = f"backend service unreachable: {message}"
     return message
 
 
@@ -111,9 +139,8 @@ def grpc_error_response(path: str, error: grpc.aio.AioRpcError) -> JSONResponse:
     code = error.code()
     retry_after = retry_after_seconds(error)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return error_response(
-        path, HTTP_STATUS_BY_CODE.get(code, 500), code, grpc_error_message(error), headers
-    )
+    message = grpc_error_message(error, service_of_path(path))
+    return error_response(path, HTTP_STATUS_BY_CODE.get(code, 500), code, message, headers)
 
 
 async def _grpc_error(request: Request, error: grpc.aio.AioRpcError) -> JSONResponse:

@@ -3,6 +3,13 @@
 Client -> gateway: a text `{"event": "start", "config": {...}}`, binary PCM frames, a text
 `{"event": "stop"}`. Gateway -> client: `ready`, `speech_started` / `speech_ended`,
 `batch_processed` (every interim or final result), `insight`, `final_summary`, `error`.
+`final_summary` and `error` name the ASR instance that served (`instance`, from the
+service's `x-paneas-instance`) once the service has answered.
+
+An instance that goes away mid-stream (killed, crashed, cut at the end of its drain) ends
+the session with an `error` event and close 1012 (service restart): the client reconnects
+at once, and Envoy sends the new stream to a surviving instance. A service with no free
+slot or no instance at all is 1013 (try again later) instead.
 
 Three tasks run per session: the pump reads the WebSocket into a bounded queue, the writer
 sends the queue to the service, the forwarder turns the service's responses into events.
@@ -31,6 +38,7 @@ from starlette.websockets import (
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.errors import grpc_error_message, retry_after_seconds
+from paneas.services.runtime.instance import INSTANCE_KEY
 
 log = structlog.get_logger("paneas.gateway.asr_stream")
 
@@ -40,7 +48,12 @@ UNSUPPORTED_DATA = 1003
 INVALID_PAYLOAD = 1007
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+SERVICE_RESTART = 1012
 TRY_AGAIN_LATER = 1013
+
+# Audio kept, until the service first answers, to replay if its instance vanishes before:
+# 32 s of 16 kHz PCM16. A longer silence before any answer gives up the replay.
+REPLAY_LIMIT_BYTES = 1 << 20
 
 # How a service error closes the socket; anything else is 1011.
 _CLOSE_CODE_BY_STATUS = {
@@ -216,6 +229,8 @@ class Outcome:
     close_code: int | None = NORMAL
     status: grpc.StatusCode | None = None
     session_id: str = ""
+    # The ASR instance that served (its x-paneas-instance), once it answered.
+    instance: str = ""
     audio_bytes: int = 0
     audio_seconds: float = 0.0
     bytes_sent: int = 0
@@ -237,6 +252,35 @@ class StreamSession:
         self.outcome = Outcome()
         self.config: StartConfig | None = None
         self._summary_sent = False
+        # Audio written to the call before the service first answered, to replay on another
+        # instance if this one vanishes first (None: answered, or over REPLAY_LIMIT_BYTES).
+        self._unanswered: list[bytes] | None = []
+        self._unanswered_bytes = 0
+        self._writing_done = False
+        self._reopened = False
+
+    async def _open(
+        self, config: asr_pb2.StreamingRecognizeRequest, replay: bool = False
+    ) -> grpc.aio.StreamStreamCall:
+        """A StreamingRecognize call with the config written (first and alone) and, on a
+        reopen, the audio the vanished instance had taken."""
+        session_id = config.streaming_config.session_id
+        call = self.stub.StreamingRecognize(metadata=(*self.metadata, ("x-session-id", session_id)))
+        # If the call is already over, the forwarder says why.
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            await call.write(config)
+            if replay:
+                for chunk in self._unanswered or ():
+                    await call.write(asr_pb2.StreamingRecognizeRequest(audio=chunk))
+                if self._writing_done:
+                    await call.done_writing()
+        return call
+
+    def _may_reopen(self, forwarder: asyncio.Task) -> bool:
+        if forwarder.cancelled() or self._reopened or self._unanswered is None:
+            return False
+        error = forwarder.exception()
+        return isinstance(error, grpc.aio.AioRpcError) and _instance_lost(error, "")
 
     async def run(self) -> Outcome:
         """Runs the session to its end; never raises for client or service errors."""
@@ -253,22 +297,40 @@ class StreamSession:
         self.config = start
         session_id = start.session_id or uuid.uuid4().hex
         self.outcome.session_id = session_id
-        call = self.stub.StreamingRecognize(metadata=(*self.metadata, ("x-session-id", session_id)))
+        config = asr_pb2.StreamingRecognizeRequest(
+            streaming_config=start.streaming_config(session_id)
+        )
+        call = await self._open(config)
         tasks: list[asyncio.Task] = []
         try:
-            # The config goes first and alone: the writer only starts after it.
-            config = asr_pb2.StreamingRecognizeRequest(
-                streaming_config=start.streaming_config(session_id)
-            )
-            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                await call.write(config)  # if the call is already over, the forwarder says why
             forwarder = asyncio.create_task(self._forward(call), name="asr-ws-forward")
             tasks.append(forwarder)
             with contextlib.suppress(*CLIENT_GONE):
                 await self._send({"event": "ready", "session_id": session_id})
             pump = asyncio.create_task(self._pump(), name="asr-ws-pump")
-            tasks.extend((pump, asyncio.create_task(self._write(call), name="asr-ws-write")))
-            await asyncio.wait({pump, forwarder}, return_when=asyncio.FIRST_COMPLETED)
+            writer = asyncio.create_task(self._write(call), name="asr-ws-write")
+            tasks.extend((pump, writer))
+            while True:
+                await asyncio.wait({pump, forwarder}, return_when=asyncio.FIRST_COMPLETED)
+                if not (forwarder.done() and self._may_reopen(forwarder)):
+                    break
+                # The instance vanished before it answered (Envoy had not ejected it yet):
+                # once, the same stream again, its audio so far replayed; Envoy picks a live
+                # instance this time.
+                writer.cancel()
+                with contextlib.suppress(BaseException):
+                    await writer
+                call.cancel()
+                log.info(
+                    "asr stream reopened: its instance went away before answering",
+                    session_id=session_id,
+                    reason=forwarder.exception().details(),
+                )
+                self._reopened = True
+                call = await self._open(config, replay=True)
+                forwarder = asyncio.create_task(self._forward(call), name="asr-ws-forward")
+                writer = asyncio.create_task(self._write(call), name="asr-ws-write")
+                tasks.extend((forwarder, writer))
             await self._conclude(call, pump, forwarder)
         finally:
             call.cancel()  # a no-op once the call has finished
@@ -375,9 +437,17 @@ class StreamSession:
     async def _write(self, call: grpc.aio.StreamStreamCall) -> None:
         """Queue -> service; half-closes after stop. A call that ended stops it quietly
         (the forwarder reports why)."""
+        if self._writing_done:  # a reopened call: its half-close was replayed
+            return
         try:
             while (chunk := await self.queue.get()) is not _STOP:
+                if self._unanswered is not None:
+                    self._unanswered.append(chunk)
+                    self._unanswered_bytes += len(chunk)
+                    if self._unanswered_bytes > REPLAY_LIMIT_BYTES:
+                        self._unanswered = None
                 await call.write(asr_pb2.StreamingRecognizeRequest(audio=chunk))
+            self._writing_done = True
             await call.done_writing()
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
             return
@@ -389,12 +459,16 @@ class StreamSession:
         """Service -> client events, until the service ends the stream."""
         insights = self.config is not None and self.config.enable_insights
         while (response := await call.read()) is not grpc.aio.EOF:
+            self._unanswered = None  # answered: this stream is the instance's now
+            if not self.outcome.instance:
+                self.outcome.instance = _instance_of(await call.initial_metadata())
             for event in events_of(response, insights):
                 if event["event"] == "batch_processed" and event["is_final"]:
                     self.outcome.final_texts.append(event["text"])
                 if event["event"] == "final_summary":
                     self._summary_sent = True
                     self.outcome.audio_seconds = event["audio_seconds"]
+                    event["instance"] = self.outcome.instance
                 await self._send(event)
 
     def _gateway_summary(self) -> dict:
@@ -410,6 +484,7 @@ class StreamSession:
         }
         if self.config.enable_insights:
             event["summary"] = ""
+        event["instance"] = self.outcome.instance
         return event
 
     async def _send(self, event: dict) -> None:
@@ -436,13 +511,46 @@ class StreamSession:
 
     async def _fail_backend(self, error: grpc.aio.AioRpcError) -> None:
         code = error.code()
+        instance = self.outcome.instance or _instance_of(error.initial_metadata())
+        self.outcome.instance = instance
+        extra: dict[str, object] = {"instance": instance} if instance else {}
+        if _instance_lost(error, instance):
+            self.outcome.kind, self.outcome.status = "backend_error", grpc.StatusCode.UNAVAILABLE
+            which = f"ASR instance {instance}" if instance else "ASR instance"
+            await self._error(
+                "UNAVAILABLE",
+                f"the {which} serving this stream went away ({error.details() or code.name}); "
+                "reconnect: a new stream goes to a surviving instance",
+                SERVICE_RESTART,
+                **extra,
+            )
+            return
         self.outcome.kind, self.outcome.status = "backend_error", code
-        extra = {}
         if (retry_after := retry_after_seconds(error)) is not None:
             extra["retry_after"] = retry_after
         await self._error(
             code.name,
-            grpc_error_message(error),
+            grpc_error_message(error, "asr"),
             _CLOSE_CODE_BY_STATUS.get(code, INTERNAL_ERROR),
             **extra,
         )
+
+
+def _instance_of(metadata: Sequence[tuple[str, str]] | None) -> str:
+    return next((value for key, value in metadata or () if key == INSTANCE_KEY), "")
+
+
+def _instance_lost(error: grpc.aio.AioRpcError, instance: str) -> bool:
+    """Whether the call was cut because the instance serving it went away, as opposed to
+    refused (no free slot, nothing to connect to) or failed by the service itself.
+
+    Through Envoy: once the instance had answered, its death resets the stream (INTERNAL,
+    "Received RST_STREAM"); before that, Envoy answers UNAVAILABLE "upstream ... reset
+    before headers ... connection termination". Without Envoy, the channel says UNAVAILABLE.
+    """
+    code, details = error.code(), error.details() or ""
+    if code is grpc.StatusCode.INTERNAL:
+        return "RST_STREAM" in details
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return bool(instance) or "connection termination" in details
+    return False

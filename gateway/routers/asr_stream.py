@@ -132,6 +132,7 @@ async def asr_stream(websocket: WebSocket) -> None:
     log.info(
         "asr stream",
         session_id=outcome.session_id,
+        instance=outcome.instance,
         request_id=request_id,
         outcome=outcome.kind,
         close_code=outcome.close_code,

@@ -233,7 +233,7 @@ async def _sse(
             yield _event(TranscriptTextDone(text=text.strip()).model_dump())
         except grpc.aio.AioRpcError as error:
             status = HTTP_STATUS_BY_CODE.get(error.code(), 500)
-            yield _event(openai_error_body(status, grpc_error_message(error)))
+            yield _event(openai_error_body(status, grpc_error_message(error, "asr")))
         finally:
             # Client gone (sse-starlette cancels this generator) or stream over: free the
             # service's worker at once.

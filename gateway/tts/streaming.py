@@ -21,7 +21,7 @@ class StreamBroken(Exception):
     """The audio stream failed after its first bytes were sent."""
 
     def __init__(self, error: grpc.aio.AioRpcError) -> None:
-        super().__init__(grpc_error_message(error))
+        super().__init__(grpc_error_message(error, "tts"))
         self.code = error.code()
 
 

@@ -39,6 +39,16 @@ def client() -> TestClient:
             grpc.StatusCode[code], grpc.aio.Metadata(), grpc.aio.Metadata(), f"{code} happened"
         )
 
+    @app.get("/api/v1/ocr/down")
+    @app.get("/v1/chat/down")
+    async def down() -> None:
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(),
+            "no healthy upstream",
+        )
+
     return TestClient(app)
 
 
@@ -51,3 +61,18 @@ def test_status_maps_like_grpc_gateway(client, code, http_status):
         "message": f"{code} happened",
         "details": [],
     }
+
+
+def test_unavailable_names_the_service_behind_the_route(client):
+    response = client.get("/api/v1/ocr/down")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert body["message"].startswith("the ocr service is unavailable")
+    assert body["message"].endswith("no healthy upstream")
+    # OpenAI routes: OpenAI's body, the same words.
+    response = client.get("/v1/chat/down")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["type"] == "server_error"
+    assert error["message"].startswith("the llm service is unavailable")

@@ -68,5 +68,6 @@ def test_unreachable_backend_is_a_503(api_token, headers, tmp_path):
         )
         assert response.status_code == 503
         assert response.json()["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+        assert response.json()["message"].startswith("the ocr service is unavailable")
     finally:
         orphan.process.stop()

@@ -42,7 +42,7 @@ def llm_error(error: grpc.aio.AioRpcError) -> OpenAIError:
         headers["Retry-After"] = str(retry_after)
     return OpenAIError(
         HTTP_STATUS_BY_CODE.get(code, 500),
-        grpc_error_message(error),
+        grpc_error_message(error, "llm"),
         param=param,
         code=openai_code,
         headers=headers or None,

@@ -40,7 +40,7 @@ def tts_error(error: grpc.aio.AioRpcError, *, param: str | None = None) -> OpenA
     retry_after = retry_after_seconds(error)
     return OpenAIError(
         HTTP_STATUS_BY_CODE.get(code, 500),
-        grpc_error_message(error),
+        grpc_error_message(error, "tts"),
         param=param,
         headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
     )
@@ -164,7 +164,7 @@ def _sse(
         except grpc.aio.AioRpcError as error:
             # Mid-stream: the status line is gone, so OpenAI's error event ends the stream.
             status = HTTP_STATUS_BY_CODE.get(error.code(), 500)
-            yield _event(openai_error_body(status, grpc_error_message(error)))
+            yield _event(openai_error_body(status, grpc_error_message(error, "tts")))
         finally:
             # Client gone (sse-starlette cancels this generator) or stream over: stop the
             # synthesis at once.
