@@ -7,11 +7,22 @@ one per GPU on a GPU box), one LLM, OCR and TTS, and Envoy on 127.0.0.1:9000 rou
 (consistent hash on `x-session-id` for ASR). The gateway and ASR's insights reach every
 service through Envoy, as in compose and Kubernetes.
 
-A component that dies takes the whole stack down with a clear message: nothing is restarted
-silently.
+Every child's output goes through the launcher to its own stdout, unchanged, and the last
+`LOG_TAIL_LINES` lines of each are kept. A component that dies, at start or later, is named
+with how it ended (`asr-0 exited with signal SIGKILL (code -9)`, `llm exited with code 1`)
+and its last lines. Nothing is restarted silently. What happens next:
+
+- Envoy or the gateway (`essential`: nothing is reachable without them): the whole stack
+  stops and `paneas` exits 1.
+- any other component (a service, one ASR instance): the rest keeps running. The gateway
+  answers that service's routes with 503 naming it, `/api/v1/health` shows it, Envoy sends
+  new ASR streams to the surviving instances, live ASR goes on without LLM insights. At start
+  the banner still comes and marks it DOWN. `paneas` then exits 1 when stopped.
+- with `PANEAS_STRICT=1` (CI and scripts): any death stops the whole stack, exit status 1.
 """
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -19,6 +30,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +50,12 @@ from paneas.services.tts.settings import TtsSettings
 
 STARTUP_TIMEOUT_SECONDS = 600
 STOP_TIMEOUT_SECONDS = 40
+# Lines of each child's output kept to show when it dies.
+LOG_TAIL_LINES = 30
+# Longest output line relayed whole (asyncio's stream limit); longer ones are dropped.
+OUTPUT_LINE_LIMIT = 1 << 20
+# "1" (or true/yes/on): any component that dies stops the whole stack.
+STRICT_ENV = "PANEAS_STRICT"
 
 
 @dataclass
@@ -52,7 +70,18 @@ class Component:
     env: dict[str, str] = field(default_factory=dict)
     # A program other than `python -m module` (Envoy).
     argv: list[str] | None = None
+    # Without it nothing is reachable (Envoy, the gateway): its death stops the stack.
+    essential: bool = False
     process: asyncio.subprocess.Process | None = None
+    # The last lines of its output, shown when it dies; the task relaying that output.
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
+    relay: asyncio.Task | None = None
+    # How it ended ("exited with code 1"), once it has and was reported.
+    ended: str | None = None
+
+    @property
+    def down(self) -> bool:
+        return self.ended is not None
 
 
 def grpc_health_probe(host: str, port: int) -> Callable[[], Awaitable[bool]]:
@@ -148,6 +177,7 @@ def envoy_component(
         http_health_probe(f"{admin}/ready"),
         [routes, f"admin {admin}/stats/prometheus", f"config {config}"],
         argv=envoy_command(config),
+        essential=True,
     )
 
 
@@ -195,37 +225,124 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
             "gateway",
             "paneas.gateway",
             gateway_url,
-            http_health_probe(f"{gateway_url}/api/v1/health"),
+            # /metrics, not /api/v1/health: that one is 503 while any service is down, and the
+            # gateway must come up (answering 503 for that service) when one failed.
+            http_health_probe(f"{gateway_url}/metrics"),
             [f"API docs {gateway_url}/docs"],
+            essential=True,
         ),
     ]
 
 
+def exit_description(returncode: int) -> str:
+    """'exited with code 1', or 'exited with signal SIGKILL (code -9)' for a signal."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"exited with signal {name} (code {returncode})"
+    return f"exited with code {returncode}"
+
+
+async def relay_output(component: Component) -> None:
+    """The child's output to ours, line by line (lines of different children never mix),
+    keeping its last lines for when it dies."""
+    assert component.process is not None and component.process.stdout is not None
+    stream = component.process.stdout
+    while True:
+        try:
+            line = await stream.readline()
+        except ValueError:  # longer than OUTPUT_LINE_LIMIT: asyncio dropped it
+            line = f"[a line over {OUTPUT_LINE_LIMIT} bytes was dropped]\n".encode()
+        if not line:
+            return
+        text = line.decode(errors="replace")
+        component.tail.append(text.rstrip("\n"))
+        with contextlib.suppress(OSError, ValueError):  # our own stdout closed: keep the tail
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.flush()
+
+
+async def _exited(process: asyncio.subprocess.Process, within_seconds: float) -> bool:
+    """Whether the process ended within `within_seconds`. Polls the exit status, because
+    `process.wait()` also waits for the output pipe, which a grandchild may hold open."""
+    deadline = asyncio.get_running_loop().time() + within_seconds
+    while process.returncode is None:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 class Stack:
-    def __init__(self, components: list[Component], env: dict[str, str]) -> None:
+    def __init__(self, components: list[Component], env: dict[str, str], strict: bool) -> None:
         self.components = components
         self.env = env
+        self.strict = strict
 
     async def start(self) -> None:
         for component in self.components:
             # Own session: Ctrl-C reaches only the launcher, which stops children in order.
             argv = component.argv or [component.python, "-m", component.module]
             component.process = await asyncio.create_subprocess_exec(
-                *argv, env={**self.env, **component.env}, start_new_session=True
+                *argv,
+                env={**self.env, **component.env},
+                start_new_session=True,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                limit=OUTPUT_LINE_LIMIT,
+            )
+            component.relay = asyncio.create_task(
+                relay_output(component), name=f"relay-{component.name}"
             )
 
-    def dead(self) -> list[Component]:
-        return [c for c in self.components if c.process and c.process.returncode is not None]
+    @property
+    def down(self) -> list[Component]:
+        return [c for c in self.components if c.down]
+
+    async def report_deaths(self) -> bool:
+        """Names each component that died since the last call, how, and its last lines.
+        True when the stack must stop: an essential one died, or any one under strict."""
+        must_stop = False
+        for component in self.components:
+            process = component.process
+            if component.down or process is None or process.returncode is None:
+                continue
+            component.ended = exit_description(process.returncode)
+            fatal = component.essential or self.strict
+            if component.essential:
+                consequence = "stopping the stack (nothing is reachable without it)"
+            elif self.strict:
+                consequence = f"stopping the stack ({STRICT_ENV}=1)"
+            else:
+                consequence = (
+                    "the rest keeps running without it; nothing is restarted (fix the cause "
+                    f"and restart paneas; {STRICT_ENV}=1 stops everything instead)"
+                )
+            # Let the relay take the last words it wrote before dying.
+            if component.relay is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(component.relay), 2)
+            print(f"paneas: {component.name} {component.ended}; {consequence}", flush=True)
+            print_tail(component)
+            must_stop |= fatal
+        return must_stop
 
     async def wait_healthy(self, stop: asyncio.Event) -> bool:
+        """Until every component still running is healthy; False when the stack must stop
+        (see `report_deaths`), on timeout, or on Ctrl-C."""
         pending = list(self.components)
         deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_SECONDS
         while pending and not stop.is_set():
-            if self.dead():
+            if await self.report_deaths():
                 return False
+            pending = [c for c in pending if not c.down]
             if asyncio.get_running_loop().time() > deadline:
                 names = ", ".join(c.name for c in pending)
                 print(f"paneas: not healthy after {STARTUP_TIMEOUT_SECONDS}s: {names}")
+                for component in pending:
+                    print_tail(component)
                 return False
             pending = [c for c in pending if not await c.is_healthy()]
             if pending:
@@ -239,12 +356,26 @@ class Stack:
         for component in running:
             component.process.send_signal(signal.SIGTERM)
         for component in running:
-            try:
-                await asyncio.wait_for(component.process.wait(), STOP_TIMEOUT_SECONDS)
-            except TimeoutError:
+            if not await _exited(component.process, STOP_TIMEOUT_SECONDS):
                 print(f"paneas: {component.name} did not stop in time; killing it")
                 component.process.kill()
-                await component.process.wait()
+                await _exited(component.process, STOP_TIMEOUT_SECONDS)
+        # Whatever they wrote while stopping is out; a grandchild holding a pipe is not waited for.
+        relays = [c.relay for c in self.components if c.relay is not None]
+        if relays:
+            _, unfinished = await asyncio.wait(relays, timeout=2)
+            for relay in unfinished:
+                relay.cancel()
+
+
+def print_tail(component: Component) -> None:
+    if not component.tail:
+        print(f"paneas: {component.name} wrote nothing", flush=True)
+        return
+    print(f"paneas: last {len(component.tail)} lines of {component.name}:")
+    for line in component.tail:
+        print(f"  {component.name} | {line}")
+    sys.stdout.flush()
 
 
 def resolve_token(env: dict[str, str]) -> tuple[str, bool]:
@@ -257,21 +388,34 @@ def resolve_token(env: dict[str, str]) -> tuple[str, bool]:
 
 
 def print_banner(components: list[Component], token: str, generated: bool) -> None:
-    print("\nPaneas Stack is up:")
+    down = [c.name for c in components if c.down]
+    without = f", without {', '.join(down)}" if down else ""
+    print(f"\nPaneas Stack is up{without}:")
     for component in components:
         details = "".join(f"   [{item}]" for item in component.extra)
+        if component.down:
+            details = f"   DOWN: {component.ended} (its last lines are above)"
+        elif component.process is not None:
+            details = f"   [pid {component.process.pid}]{details}"
         print(f"  {component.name:<8} {component.endpoint}{details}")
     origin = "generated for this run, shown once" if generated else "first of API_TOKENS"
     print(f"  token    {token}   ({origin})")
     print("Send it as 'Authorization: Bearer <token>'. Press Ctrl-C to stop.\n", flush=True)
 
 
+def strict_from(env: dict[str, str]) -> bool:
+    return env.get(STRICT_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 async def run() -> int:
     env = dict(os.environ)
     # People at a terminal read console logs; pipes and files get JSON lines.
     env.setdefault("LOG_FORMAT", "console" if sys.stdout.isatty() else "json")
+    # Children write into a pipe (relayed by us): without this, Python would hold their
+    # prints back in its buffer.
+    env.setdefault("PYTHONUNBUFFERED", "1")
     token, generated = resolve_token(env)
-    stack = Stack(stack_components(env), env)
+    stack = Stack(stack_components(env), env, strict_from(env))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -279,20 +423,14 @@ async def run() -> int:
     await stack.start()
     try:
         if not await stack.wait_healthy(stop):
-            for component in stack.dead():
-                print(f"paneas: {component.name} exited with code {component.process.returncode}")
-            return 0 if stop.is_set() else 1
+            return 0 if stop.is_set() and not stack.down else 1
         print_banner(stack.components, token, generated)
         while not stop.is_set():
-            if dead := stack.dead():
-                for component in dead:
-                    print(
-                        f"paneas: {component.name} exited unexpectedly "
-                        f"(code {component.process.returncode}); stopping the stack"
-                    )
+            if await stack.report_deaths():
                 return 1
             await asyncio.sleep(0.5)
-        return 0
+        # Stopped by Ctrl-C or SIGTERM: 1 still says that a part had failed on the way.
+        return 1 if stack.down else 0
     finally:
         print("paneas: stopping ...", flush=True)
         await stack.stop()
