@@ -40,9 +40,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.asr.settings import AsrSettings
-from paneas.services.envoy.config import Tls, local_target, render_yaml
+from paneas.services.envoy.config import DIRECTORY_HEALTH_SERVICE, Tls, local_target, render_yaml
 from paneas.services.envoy.process import command as envoy_command
-from paneas.services.envoy.settings import EnvoySettings
+from paneas.services.envoy.settings import DirectorySettings, EnvoySettings
 from paneas.services.llm.settings import LlmSettings
 from paneas.services.ocr.settings import OcrSettings
 from paneas.services.runtime.settings import RuntimeSettings
@@ -84,12 +84,12 @@ class Component:
         return self.ended is not None
 
 
-def grpc_health_probe(host: str, port: int) -> Callable[[], Awaitable[bool]]:
+def grpc_health_probe(host: str, port: int, service: str = "") -> Callable[[], Awaitable[bool]]:
     async def probe() -> bool:
         async with grpc.aio.insecure_channel(f"{host}:{port}") as channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=2
+                    health_pb2.HealthCheckRequest(service=service), timeout=2
                 )
             except grpc.aio.AioRpcError:
                 return False
@@ -151,8 +151,27 @@ def asr_components(asr: AsrSettings) -> list[Component]:
     return components
 
 
+def directory_component(directory: DirectorySettings, envoy: EnvoySettings) -> Component:
+    """The directory beside Envoy: health and reflection of the whole mesh on the ingress."""
+    admin = f"http://{_connect_host(envoy.admin_host)}:{envoy.admin_port}"
+    return Component(
+        "directory",
+        "paneas.services.envoy.directory",
+        f"grpc://{directory.host}:{directory.port}",
+        # Its own readiness: "" is the whole mesh's, which needs every service up.
+        grpc_health_probe(_connect_host(directory.host), directory.port, DIRECTORY_HEALTH_SERVICE),
+        ["health and reflection of every service through envoy"],
+        env={"DIRECTORY_ENVOY_ADMIN": admin},
+    )
+
+
 def envoy_component(
-    envoy: EnvoySettings, asr: AsrSettings, ports: dict[str, int], host: str, workdir: Path
+    envoy: EnvoySettings,
+    asr: AsrSettings,
+    ports: dict[str, int],
+    host: str,
+    workdir: Path,
+    directory: DirectorySettings,
 ) -> Component:
     """Envoy on a config rendered for this stack's ports (target `local`)."""
     tls = Tls(envoy.tls_cert, envoy.tls_key) if envoy.tls_cert and envoy.tls_key else None
@@ -165,7 +184,12 @@ def envoy_component(
         host=host,
         tls=tls,
     )
-    target = replace(target, listen_address=envoy.host, admin_address=envoy.admin_host)
+    target = replace(
+        target,
+        listen_address=envoy.host,
+        admin_address=envoy.admin_host,
+        directory=(_connect_host(directory.host), directory.port),
+    )
     config = workdir / "envoy.yaml"
     config.write_text(render_yaml(target))
     admin = f"http://{_connect_host(envoy.admin_host)}:{envoy.admin_port}"
@@ -184,7 +208,7 @@ def envoy_component(
 def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[Component]:
     """The processes of the stack; fills in `env` so each finds the others (via Envoy)."""
     ocr, asr, llm, tts = OcrSettings(), AsrSettings(), LlmSettings(), TtsSettings()
-    envoy = EnvoySettings()
+    envoy, directory = EnvoySettings(), DirectorySettings()
     ingress = f"{_connect_host(envoy.host)}:{envoy.port}"
     for name in ("OCR", "ASR", "LLM", "TTS"):
         env.setdefault(f"GATEWAY_{name}_TARGET", ingress)
@@ -220,7 +244,8 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
             grpc_health_probe(_connect_host(tts.host), tts.port),
             [f"engines {','.join(tts.engines)}"] + _metrics_line(tts),
         ),
-        envoy_component(envoy, asr, ports, _connect_host(asr.host), workdir),
+        directory_component(directory, envoy),
+        envoy_component(envoy, asr, ports, _connect_host(asr.host), workdir, directory),
         Component(
             "gateway",
             "paneas.gateway",

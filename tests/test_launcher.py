@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
+import grpc
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.processes import REPO, free_port
 
@@ -25,6 +27,7 @@ def test_launcher_starts_serves_and_stops(tmp_path):
         "ASR_CPU_THREADS": "1",
         "ENVOY_PORT": str(envoy_port),
         "ENVOY_ADMIN_PORT": str(free_port()),
+        "DIRECTORY_PORT": str(free_port()),
         "LLM_PORT": str(free_port()),
         "LLM_METRICS_PORT": str(free_port()),
         "LLM_WARMUP": "false",
@@ -54,9 +57,17 @@ def test_launcher_starts_serves_and_stops(tmp_path):
             assert f"envoy    grpc://127.0.0.1:{envoy_port}" in banner
             assert f"asr-0    grpc://127.0.0.1:{asr_port}" in banner
             assert f"asr-1    grpc://127.0.0.1:{asr_port + 10}" in banner
+            assert f"directory grpc://127.0.0.1:{env['DIRECTORY_PORT']}" in banner
             token_line = next(line for line in banner.splitlines() if "token" in line)
             token = token_line.split()[1]
             assert "generated for this run" in token_line
+
+            # The ingress answers health for the whole mesh (its directory), no header needed.
+            with grpc.insecure_channel(f"127.0.0.1:{envoy_port}") as channel:
+                mesh = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=10
+                )
+            assert mesh.status == health_pb2.HealthCheckResponse.SERVING
 
             url = f"http://127.0.0.1:{gateway_port}"
             backends = httpx.get(f"{url}/api/v1/health").json()["backends"]

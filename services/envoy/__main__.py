@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from paneas.services.envoy.config import (
+    DIRECTORY_PORT,
     Target,
     Tls,
     compose_target,
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr-ports", default="50051,50061", help="local: ASR instance ports")
     parser.add_argument("--port", type=int, default=9000, help="local: ingress port")
     parser.add_argument("--admin-port", type=int, default=9901, help="local: admin port")
+    parser.add_argument(
+        "--directory-port", type=int, default=DIRECTORY_PORT, help="local: the directory's port"
+    )
     parser.add_argument("--lb-policy", choices=["MAGLEV", "RING_HASH"], default="MAGLEV")
     parser.add_argument("--tls-cert", help="PEM certificate chain: terminate TLS on the ingress")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
@@ -56,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             target = k8s_target()
         elif args.target == "local":
             ports = [int(p) for p in args.asr_ports.split(",") if p]
-            target = local_target(ports, None, args.port, args.admin_port, args.lb_policy)
+            target = local_target(
+                ports,
+                None,
+                args.port,
+                args.admin_port,
+                args.lb_policy,
+                directory_port=args.directory_port,
+            )
         else:
             target = compose_target()
         if tls is not None:

@@ -19,9 +19,17 @@ The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`):
   everywhere, `unavailable` (a draining server's refusal) only on unary-request methods;
   Envoy never retries once response headers went out, and request streams are excluded
   from `unavailable` because a servicer may have consumed their messages;
-- `grpc.health.v1` and server reflection exist once per service, so Envoy routes them by
-  the `x-paneas-service` header (`asr`, `llm`, `ocr`, `tts`); without it they are answered
-  with INVALID_ARGUMENT saying so.
+- `grpc.health.v1` and server reflection without the `x-paneas-service` header go to the
+  directory (`directory.py`): reflection of every Paneas service and health of the whole
+  mesh as Envoy sees it, so the ingress answers `grpcurl list`, `describe` and
+  `Health/Check` like one gRPC server. Envoy cannot route on a request body (the service
+  name inside a health request), hence a server of its own. With the header (`asr`, `llm`,
+  `ocr`, `tts`) they go to one instance of the named service, as a per-instance probe; an
+  unknown value is answered with INVALID_ARGUMENT listing the known ones.
+
+The directory lives beside each Envoy: the launcher's process on loopback, a container
+sharing Envoy's network namespace in compose (`network_mode: service:envoy`) and in the
+Envoy pod in Kubernetes, so it answers from its own Envoy's admin, at 127.0.0.1.
 """
 
 from dataclasses import dataclass, field
@@ -37,6 +45,13 @@ REFLECTION_PREFIXES = (
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
 )
+# The directory: Envoy's cluster for it and where it listens beside Envoy.
+DIRECTORY_CLUSTER = "directory"
+DIRECTORY_PORT = 50050
+# What Envoy's health check asks the directory: a service it serves itself, so the answer is
+# the directory's own readiness, not the mesh's ("" is SERVING only when every service is),
+# and the directory stays routable while some service is down.
+DIRECTORY_HEALTH_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,8 @@ class Target:
     health_interval_seconds: float = 1.0
     tls: Tls | None = None
     stream_idle_timeout_seconds: int = 300
+    # (host, port) of the directory: health and reflection without the service header.
+    directory: tuple[str, int] = ("127.0.0.1", DIRECTORY_PORT)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +125,7 @@ def local_target(
     lb_policy: LbPolicy = "MAGLEV",
     host: str = "127.0.0.1",
     tls: Tls | None = None,
+    directory_port: int = DIRECTORY_PORT,
 ) -> Target:
     """The embedded stack: every process on `host`, ASR instances on `asr_ports`."""
     ports = {service.name: service.port for service in SERVICES} | (ports or {})
@@ -122,6 +140,7 @@ def local_target(
         admin_port=admin_port,
         lb_policy=lb_policy,
         tls=tls,
+        directory=(host, directory_port),
     )
 
 
@@ -219,6 +238,18 @@ def _route_action(service: Service, target: Target, request_stream: bool) -> dic
     return action
 
 
+def _directory_route_action(target: Target) -> dict:
+    return {
+        "cluster": DIRECTORY_CLUSTER,
+        # Reflection is a bidi stream and health Watch lasts as long as its caller wants.
+        "timeout": "0s",
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        "idle_timeout": _duration(target.stream_idle_timeout_seconds),
+        # One instance beside Envoy: retry only what never reached it (a restart).
+        "retry_policy": {"retry_on": STREAM_RETRY_ON, "num_retries": 2},
+    }
+
+
 def _grpc_error(code: int, message: str) -> dict:
     """A trailers-only gRPC answer from Envoy itself."""
     return {
@@ -250,7 +281,9 @@ def _routes(target: Target) -> list[dict]:
                 "route": _route_action(service, target, request_stream=False),
             }
         )
-    # Health and reflection: one per service, chosen by header.
+    # Health and reflection: with the header, the named service's own (one instance);
+    # without it, the directory's, for the whole mesh.
+    names = "|".join(sorted(s.name for s in services))
     for prefix in (HEALTH_PREFIX, *REFLECTION_PREFIXES):
         # Reflection is a bidi stream; health Watch is long-lived.
         request_stream = prefix != HEALTH_PREFIX
@@ -270,14 +303,21 @@ def _routes(target: Target) -> list[dict]:
                     "route": _route_action(service, target, request_stream=request_stream),
                 }
             )
-        names = "|".join(s.name for s in services)
         routes.append(
             {
-                "match": {"prefix": prefix},
+                "match": {
+                    "prefix": prefix,
+                    "headers": [{"name": SERVICE_HEADER, "present_match": True}],
+                },
                 **_grpc_error(
-                    3, f"behind Envoy, set the {SERVICE_HEADER} header ({names}) for {prefix}"
+                    3,
+                    f"unknown {SERVICE_HEADER}: use one of {names} for one instance of that "
+                    "service, or leave the header out for the whole mesh",
                 ),
             }
+        )
+        routes.append(
+            {"match": {"prefix": prefix, "grpc": {}}, "route": _directory_route_action(target)}
         )
     routes.append(
         {"match": {"prefix": "/"}, **_grpc_error(12, "no Paneas service has this method")}
@@ -376,11 +416,14 @@ def _lb_policy(target: Target) -> dict:
     }
 
 
-def _cluster(service: Service, target: Target) -> dict:
+def _grpc_cluster(
+    name: str, endpoints: list[tuple[str, int]], health_service: str, target: Target, dns: bool
+) -> dict[str, Any]:
+    """HTTP/2 upstreams, out of rotation on their gRPC health for `health_service`."""
     interval = _duration(target.health_interval_seconds)
     cluster: dict[str, Any] = {
-        "name": service.name,
-        "type": "STRICT_DNS" if target.dns else "STATIC",
+        "name": name,
+        "type": "STRICT_DNS" if dns else "STATIC",
         "connect_timeout": "1s",
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -391,12 +434,11 @@ def _cluster(service: Service, target: Target) -> dict:
             }
         },
         "load_assignment": {
-            "cluster_name": service.name,
+            "cluster_name": name,
             "endpoints": [
                 {
                     "lb_endpoints": [
-                        {"endpoint": {"address": _address(host, port)}}
-                        for host, port in target.upstreams[service.name]
+                        {"endpoint": {"address": _address(host, port)}} for host, port in endpoints
                     ]
                 }
             ],
@@ -411,27 +453,45 @@ def _cluster(service: Service, target: Target) -> dict:
                 "interval_jitter": "0.1s",
                 "unhealthy_threshold": 2,
                 "healthy_threshold": 1,
-                "grpc_health_check": {"service_name": service.grpc_service},
+                "grpc_health_check": {"service_name": health_service},
             }
         ],
-        # Errors in traffic eject too (5xx is how Envoy counts UNAVAILABLE, INTERNAL, ...),
-        # but never more than half of a cluster.
-        "outlier_detection": {
-            "consecutive_5xx": 5,
-            "consecutive_gateway_failure": 3,
-            "interval": "5s",
-            "base_ejection_time": "10s",
-            "max_ejection_percent": 50,
-        },
-        "circuit_breakers": {
-            "thresholds": [{"max_connections": 4096, "max_requests": 4096, "max_retries": 16}]
-        },
     }
-    if target.dns:
+    if dns:
         cluster["dns_lookup_family"] = "V4_ONLY"  # re-resolved every 5 s (Envoy's default)
+    return cluster
+
+
+def _cluster(service: Service, target: Target) -> dict:
+    cluster = _grpc_cluster(
+        service.name,
+        target.upstreams[service.name],
+        service.grpc_service,
+        target,
+        target.dns,
+    )
+    # Errors in traffic eject too (5xx is how Envoy counts UNAVAILABLE, INTERNAL, ...),
+    # but never more than half of a cluster.
+    cluster["outlier_detection"] = {
+        "consecutive_5xx": 5,
+        "consecutive_gateway_failure": 3,
+        "interval": "5s",
+        "base_ejection_time": "10s",
+        "max_ejection_percent": 50,
+    }
+    cluster["circuit_breakers"] = {
+        "thresholds": [{"max_connections": 4096, "max_requests": 4096, "max_retries": 16}]
+    }
     if service.sticky:
         cluster["load_balancing_policy"] = _lb_policy(target)
     return cluster
+
+
+def _directory_cluster(target: Target) -> dict:
+    # Always a literal address beside Envoy (loopback, or the pod's shared network namespace).
+    return _grpc_cluster(
+        DIRECTORY_CLUSTER, [target.directory], DIRECTORY_HEALTH_SERVICE, target, dns=False
+    )
 
 
 def render(target: Target) -> dict:
@@ -442,7 +502,10 @@ def render(target: Target) -> dict:
         "admin": {"address": _address(target.admin_address, target.admin_port)},
         "static_resources": {
             "listeners": [_listener(target)],
-            "clusters": [_cluster(service, target) for service in services],
+            "clusters": [
+                *(_cluster(service, target) for service in services),
+                _directory_cluster(target),
+            ],
         },
         **target.extra,
     }

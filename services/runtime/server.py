@@ -29,6 +29,7 @@ from paneas.services.runtime.handlers import Continuation, writing_handler
 from paneas.services.runtime.instance import InstanceInterceptor
 from paneas.services.runtime.logs import configure_logging
 from paneas.services.runtime.metrics import MetricsInterceptor, serve_metrics
+from paneas.services.runtime.reflection import enable_reflection
 from paneas.services.runtime.settings import RuntimeSettings, ServerSettings
 from paneas.services.runtime.tracing import configure_tracing
 
@@ -61,11 +62,17 @@ class GrpcService:
         name: str,
         server_settings: ServerSettings,
         runtime_settings: RuntimeSettings | None = None,
+        health_servicer: health.aio.HealthServicer | None = None,
+        reflected_services: Sequence[str] = (),
     ) -> None:
+        """`health_servicer` replaces the standard one (the directory answers for the mesh);
+        reflection lists `reflected_services` too, services served elsewhere whose
+        descriptors this process has imported (the directory's, behind Envoy)."""
         self.name = name
         self.settings = server_settings
         self.runtime = runtime_settings or RuntimeSettings()
-        self.health = health.aio.HealthServicer()
+        self.health = health_servicer or health.aio.HealthServicer()
+        self.reflected_services = list(reflected_services)
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -107,8 +114,14 @@ class GrpcService:
             registration.add_to_server(registration.servicer, server)
         self._service_names = [r.full_name for r in registrations]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        enable_reflection(
+            [
+                *self._service_names,
+                *self.reflected_services,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ],
+            server,
         )
         address = f"{self.settings.host}:{self.settings.port}"
         self.port = server.add_insecure_port(address)

@@ -1,5 +1,6 @@
 """A real Envoy rendered by services/envoy (target `local`, free ports) in front of three
-real ASR instances of its own and the suite's OCR, LLM and TTS services."""
+real ASR instances of its own and the suite's OCR, LLM and TTS services, with its directory
+(health and reflection of the whole mesh) beside it."""
 
 import asyncio
 import uuid
@@ -43,6 +44,7 @@ class AsrInstance:
 class Mesh:
     envoy: EnvoyProcess
     asr: list[AsrInstance]
+    directory: ServiceProcess
     services: dict[str, object] = field(default_factory=dict)
 
     def instance(self, name: str) -> AsrInstance:
@@ -85,8 +87,22 @@ def mesh(api_token, ocr_service, llm_service, tts_service, tmp_path_factory) -> 
         "llm": int(llm_service.target.rsplit(":", 1)[1]),
         "tts": int(tts_service.target.rsplit(":", 1)[1]),
     }
+    admin_port, directory_port = free_port(), free_port()
+    directory = ServiceProcess(
+        "paneas.services.envoy.directory",
+        {
+            "API_TOKENS": api_token,
+            "DIRECTORY_PORT": str(directory_port),
+            "DIRECTORY_ENVOY_ADMIN": f"http://127.0.0.1:{admin_port}",
+        },
+        log_dir / "directory.log",
+    )
     target = local_target(
-        [i.port for i in instances], ports, listen_port=free_port(), admin_port=free_port()
+        [i.port for i in instances],
+        ports,
+        listen_port=free_port(),
+        admin_port=admin_port,
+        directory_port=directory_port,
     )
     envoy = EnvoyProcess(target, log_dir)
     try:
@@ -94,13 +110,17 @@ def mesh(api_token, ocr_service, llm_service, tts_service, tmp_path_factory) -> 
         for name in ("asr", "ocr", "llm", "tts"):
             upstream_ports = {i.port for i in instances} if name == "asr" else {ports[name]}
             envoy.wait_healthy(name, upstream_ports)
+        assert directory.process.poll() is None, directory.log_text()
+        envoy.wait_healthy("directory", {directory_port})
         yield Mesh(
             envoy,
             instances,
+            directory,
             {"ocr": ocr_service, "llm": llm_service, "tts": tts_service},
         )
     finally:
         envoy.stop()
+        directory.stop()
         for instance in instances:
             if instance.process is not None:
                 instance.process.stop()

@@ -45,12 +45,20 @@ def test_compose_and_k8s_match_the_deployments():
         "llm": ["llm:50052"],
         "ocr": ["ocr:50053"],
         "tts": ["tts:50054"],
+        # Beside Envoy: its container shares Envoy's network namespace.
+        "directory": ["127.0.0.1:50050"],
     }
     compose_file = yaml.safe_load((REPO / "deploy/compose/docker-compose.yml").read_text())
     assert {f"asr-{i}" for i in range(4)} <= set(compose_file["services"])
+    directory = compose_file["services"]["directory"]
+    assert directory["network_mode"] == "service:envoy"
+    assert directory["environment"]["DIRECTORY_PORT"] == "50050"
 
     k8s = render(k8s_target())
     for cluster in k8s["static_resources"]["clusters"]:
+        if cluster["name"] == "directory":
+            assert cluster["type"] == "STATIC"  # a container in the Envoy pod
+            continue
         assert cluster["type"] == "STRICT_DNS"
         (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
         host = endpoint["endpoint"]["address"]["socket_address"]["address"]
@@ -80,3 +88,21 @@ def test_local_and_tls_renderings_validate(tmp_path, policy):
         )
         result = validate(path)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_health_and_reflection_go_to_the_directory_unless_a_service_is_named():
+    routes = render(local_target([50051], directory_port=50070))["static_resources"]
+    routes = routes["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = routes["route_config"]["virtual_hosts"][0]["routes"]
+    health = [r for r in routes if r["match"].get("prefix") == "/grpc.health.v1.Health/"]
+    by_header = {
+        r["match"]["headers"][0]["string_match"]["exact"]: r["route"]["cluster"]
+        for r in health
+        if "string_match" in r["match"].get("headers", [{}])[0]
+    }
+    assert by_header == {"asr": "asr", "llm": "llm", "ocr": "ocr", "tts": "tts"}
+    # An unknown header value is refused; no header: the directory.
+    assert health[-2]["match"]["headers"][0]["present_match"] is True
+    assert "direct_response" in health[-2]
+    assert health[-1]["route"]["cluster"] == "directory"
+    assert "headers" not in health[-1]["match"]
