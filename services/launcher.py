@@ -78,10 +78,17 @@ class Component:
     relay: asyncio.Task | None = None
     # How it ended ("exited with code 1"), once it has and was reported.
     ended: str | None = None
+    # Envoy's: whether its health checks pass for the upstreams on these ports, so that the
+    # banner comes once clients are routed to every live component, not before.
+    routes_to: Callable[[set[int]], Awaitable[bool]] | None = None
 
     @property
     def down(self) -> bool:
         return self.ended is not None
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rsplit(":", 1)[1])
 
 
 def grpc_health_probe(host: str, port: int, service: str = "") -> Callable[[], Awaitable[bool]]:
@@ -96,6 +103,32 @@ def grpc_health_probe(host: str, port: int, service: str = "") -> Callable[[], A
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     return probe
+
+
+def envoy_routing_probe(admin: str) -> Callable[[set[int]], Awaitable[bool]]:
+    """Whether Envoy's admin `/clusters` says `healthy` for every upstream host on the
+    given ports (hosts on other ports, e.g. a dead component's, do not count)."""
+
+    def fetch() -> str | None:
+        try:
+            with urllib.request.urlopen(f"{admin}/clusters", timeout=2) as response:
+                return response.read().decode()
+        except (urllib.error.URLError, OSError):
+            return None
+
+    async def routes_to(ports: set[int]) -> bool:
+        clusters = await asyncio.to_thread(fetch)
+        if clusters is None:
+            return False
+        flags: dict[int, list[str]] = {}
+        for line in clusters.splitlines():
+            # cluster::host:port::stat::value
+            parts = line.split("::")
+            if len(parts) == 4 and parts[2] == "health_flags":
+                flags.setdefault(int(parts[1].rsplit(":", 1)[1]), []).append(parts[3])
+        return all(flag == "healthy" for port in ports & flags.keys() for flag in flags[port])
+
+    return routes_to
 
 
 def http_health_probe(url: str) -> Callable[[], Awaitable[bool]]:
@@ -202,6 +235,7 @@ def envoy_component(
         [routes, f"admin {admin}/stats/prometheus", f"config {config}"],
         argv=envoy_command(config),
         essential=True,
+        routes_to=envoy_routing_probe(admin),
     )
 
 
@@ -372,7 +406,20 @@ class Stack:
             pending = [c for c in pending if not await c.is_healthy()]
             if pending:
                 await asyncio.sleep(0.5)
-        return not stop.is_set()
+        while not stop.is_set():
+            if await self.report_deaths():
+                return False
+            live = [c for c in self.components if not c.down]
+            if asyncio.get_running_loop().time() > deadline:
+                print(
+                    f"paneas: Envoy routes not to every component after {STARTUP_TIMEOUT_SECONDS}s"
+                )
+                return False
+            ports = {c.port for c in live}
+            if all([await c.routes_to(ports) for c in live if c.routes_to is not None]):
+                return True
+            await asyncio.sleep(0.5)
+        return False
 
     async def stop(self) -> None:
         running = [
