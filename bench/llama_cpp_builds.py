@@ -43,7 +43,9 @@ QUESTION = (
 LONG_PROMPT = (
     "<|im_start|>user\n"
     + "Summarise the following notes. "
-    + " ".join(f"Note {i}: the meeting moved to room {i + 3} at {i % 12 + 1} pm." for i in range(30))
+    + " ".join(
+        f"Note {i}: the meeting moved to room {i + 3} at {i % 12 + 1} pm." for i in range(30)
+    )
     + "<|im_end|>\n<|im_start|>assistant\n"
 )
 
