@@ -2,7 +2,8 @@
 
 Client -> gateway: a text `{"event": "start", "config": {...}}`, binary PCM frames, a text
 `{"event": "stop"}`. Gateway -> client: `ready`, `speech_started` / `speech_ended`,
-`batch_processed` (every interim or final result), `insight`, `final_summary`, `error`.
+`batch_processed` (every interim or final result), `insight`, `final_summary`, `error` (with
+`utterance_index` when one utterance failed and the stream goes on; without, it ends the stream).
 `final_summary` and `error` name the ASR instance that served (`instance`, from the
 service's `x-paneas-instance`) once the service has answered.
 
@@ -202,7 +203,21 @@ def events_of(response: asr_pb2.StreamingRecognizeResponse, insights: bool = Fal
                 "offset": round(response.speech_event.offset_seconds, 3),
             }
         )
-    events.extend(result_event(result) for result in response.results)
+    for result in response.results:
+        if result.error:
+            # One utterance failed in the service; the stream goes on (no close follows).
+            events.append(
+                {
+                    "event": "error",
+                    "code": "INTERNAL",
+                    "message": result.error,
+                    "utterance_index": result.utterance_index,
+                    "start": round(result.start_seconds, 3),
+                    "end": round(result.end_seconds, 3),
+                }
+            )
+        else:
+            events.append(result_event(result))
     if response.HasField("insight"):
         insight = response.insight
         # The service runs insights beside the transcript (services/asr/insights.py); they

@@ -2,6 +2,13 @@
 
 Files go through `BatchedInferencePipeline` (VAD chunks decoded in batches); live
 utterances, already cut by the stream's own VAD, go through `WhisperModel.transcribe`.
+
+Whisper's decoder holds 448 token positions per 30 s window, shared by the prompt (hotwords,
+the initial prompt or the previous window's text, and the start-of-transcript tokens) and
+the window's transcript. faster-whisper caps hotwords and context at 223 tokens each but not
+their sum, and raises ValueError when prompt plus `max_new_tokens` pass 448; so here the
+caller's prompt is checked against a fixed share of the window (`PROMPT_TOKEN_LIMIT`), every
+prompt is kept within that share, and every decode budget within the rest.
 """
 
 import logging
@@ -38,39 +45,110 @@ _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _MIN_ENCODER_FRAMES = 1000
 _ENCODER_PADDING_FRAMES = 200
 _FRAMES_PER_SECOND = 100
+# What Whisper decodes at once.
+WINDOW_SECONDS = 30.0
+
+# Decoder positions per window (Whisper's n_text_ctx).
+DECODER_POSITIONS = 448
+# Positions kept for each window's transcript: what bare faster-whisper leaves in its worst
+# case (223 tokens of context and 5 special ones). Fast speech is ~5 tokens/s, 150 a window.
+TRANSCRIPT_TOKENS = 220
+_PROMPT_POSITIONS = DECODER_POSITIONS - TRANSCRIPT_TOKENS
+# Special tokens around a caller's prompt: start-of-previous, start-of-transcript, language,
+# task, no-timestamps.
+_PROMPT_SPECIAL_TOKENS = 5
+# Tokens initial_prompt and hotwords may take together (223, faster-whisper's cap for each).
+PROMPT_TOKEN_LIMIT = _PROMPT_POSITIONS - _PROMPT_SPECIAL_TOKENS
+
+
+class _WindowLimitReached(Exception):
+    """Raised inside faster-whisper's window loop when a one-window decode wants a second."""
 
 
 class _WhisperModel(WhisperModel):
-    """WhisperModel whose encoder can be told, per thread, to skip most of the padding."""
+    """WhisperModel whose prompts always leave `TRANSCRIPT_TOKENS` free, and whose live
+    decodes can be told, per thread, to skip most of the encoder's padding and to stop after
+    one window."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._encoder_frames = threading.local()
+        self._live = threading.local()
 
     @contextmanager
-    def trimmed_encoder(self, audio_seconds: float) -> Iterator[None]:
+    def live_decode(self, audio_seconds: float) -> Iterator[None]:
+        """A live utterance's decode. One that fits in a window is decoded in exactly one:
+        after it, faster-whisper seeks to the last timestamp or word and decodes the 0.2-0.4 s
+        left (our tail of silence) as a window of its own, which scores badly, goes through
+        the temperature fallback and samples stray words ("Slide.", "again.") at 3-4x the
+        cost (docs/benchmarks.md). The whole utterance was in view of the first window, so
+        nothing it missed is recovered by the second."""
         frames = int(audio_seconds * _FRAMES_PER_SECOND) + _ENCODER_PADDING_FRAMES
-        self._encoder_frames.limit = max(frames, _MIN_ENCODER_FRAMES)
+        self._live.encoder_frames = max(frames, _MIN_ENCODER_FRAMES)
+        self._live.windows_left = 1 if audio_seconds <= WINDOW_SECONDS else None
         try:
             yield
         finally:
-            self._encoder_frames.limit = None
+            self._live.encoder_frames = None
+            self._live.windows_left = None
 
     def encode(self, features: np.ndarray):
-        limit = getattr(self._encoder_frames, "limit", None)
+        if getattr(self._live, "windows_left", None) == 0:
+            raise _WindowLimitReached  # before paying for the second window's encoder
+        limit = getattr(self._live, "encoder_frames", None)
         if limit is not None and features.shape[-1] > limit:
             features = np.ascontiguousarray(features[..., :limit])
         return super().encode(features)
 
+    def generate_with_fallback(self, encoder_output, prompt, tokenizer, options):
+        windows_left = getattr(self._live, "windows_left", None)
+        if windows_left == 0:
+            raise _WindowLimitReached
+        if windows_left is not None:
+            self._live.windows_left = windows_left - 1
+        return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+
+    def get_prompt(
+        self,
+        tokenizer,
+        previous_tokens,
+        without_timestamps=False,
+        prefix=None,
+        hotwords=None,
+    ):
+        """faster-whisper's prompt, with the previous window's text (the oldest of it first)
+        cut so that hotwords and context together leave `TRANSCRIPT_TOKENS` positions: it
+        caps each at 223 tokens, and their sum could leave the transcript none."""
+        prompt = super().get_prompt(
+            tokenizer, previous_tokens, without_timestamps, prefix, hotwords
+        )
+        excess = len(prompt) - _PROMPT_POSITIONS
+        if excess <= 0 or not previous_tokens:
+            return prompt
+        kept = min(len(previous_tokens), self.max_length // 2 - 1) - excess
+        previous = previous_tokens[len(previous_tokens) - kept :] if kept > 0 else []
+        return super().get_prompt(tokenizer, previous, without_timestamps, prefix, hotwords)
+
+
+def _one_window(segments: Iterator[Segment]) -> list[Segment]:
+    """The segments of a decode, up to where a one-window decode was stopped."""
+    decoded = []
+    try:
+        for segment in segments:
+            decoded.append(segment)
+    except _WindowLimitReached:
+        pass
+    return decoded
+
 
 def _token_budget(seconds: float) -> int:
-    """Tokens an utterance this long can need, generously (fast speech is ~5 tokens/s).
+    """Tokens one window of an utterance this long can need, generously (fast speech is
+    ~5 tokens/s), and never more than the prompt leaves (`max_new_tokens` is per window).
 
     A live utterance can be a lone word or a breath; on those Whisper sometimes loops
     ("again again again ..." until the 448-token window is full). The budget ends a loop a
     few words in instead of half a window later.
     """
-    return int(16 + 10 * seconds)
+    return min(int(16 + 10 * min(seconds, WINDOW_SECONDS)), TRANSCRIPT_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -163,6 +241,7 @@ class WhisperEngine:
             )
         if not 0.0 <= config.temperature <= 1.0:
             raise InvalidRequest(f"temperature {config.temperature} is out of range (0-1)")
+        self._check_prompt(config.initial_prompt, hotwords)
         return DecodeOptions(
             language=self.language_of(config.language),
             task="translate" if config.task == asr_pb2.TASK_TRANSLATE else "transcribe",
@@ -173,6 +252,25 @@ class WhisperEngine:
             temperature=config.temperature,
             beam_size=config.beam_size or self._settings.beam_size,
         )
+
+    def _check_prompt(self, initial_prompt: str, hotwords: str) -> None:
+        """Refuses (rather than silently trims) a prompt that would not leave a window room
+        for its transcript: which end of it matters is the caller's call."""
+        tokens = self.prompt_tokens(initial_prompt) + self.prompt_tokens(hotwords)
+        if tokens > PROMPT_TOKEN_LIMIT:
+            raise InvalidRequest(
+                f"initial_prompt and hotwords are {tokens} tokens together; the limit is "
+                f"{PROMPT_TOKEN_LIMIT} tokens (Whisper's decoder holds {DECODER_POSITIONS} "
+                f"tokens per 30 s window and keeps {TRANSCRIPT_TOKENS} for the transcript): "
+                "shorten the prompt (its last sentences matter most) or send fewer hotwords"
+            )
+
+    def prompt_tokens(self, text: str) -> int:
+        """Whisper tokens of a prompt text, counted as faster-whisper encodes it."""
+        if not text.strip():
+            return 0
+        encoding = self.model.hf_tokenizer.encode(" " + text.strip(), add_special_tokens=False)
+        return len(encoding.ids)
 
     def language_of(self, language: str) -> str | None:
         """'pt-BR' -> 'pt'; None means detect."""
@@ -226,7 +324,7 @@ class WhisperEngine:
         superseded within half a second anyway."""
         started = time.perf_counter()
         seconds = audio.size / SAMPLE_RATE
-        with self.model.trimmed_encoder(seconds):
+        with self.model.live_decode(seconds):
             decoded, info = self._transcribe_utterance(audio, options, interim)
         if seconds > 0:
             metrics.REAL_TIME_FACTOR.labels(kind="interim" if interim else "final").observe(
@@ -251,7 +349,7 @@ class WhisperEngine:
             vad_filter=False,
             max_new_tokens=_token_budget(audio.size / SAMPLE_RATE),
         )
-        return list(segments), info
+        return _one_window(segments), info
 
     @staticmethod
     def _temperatures(temperature: float) -> float | tuple[float, ...]:

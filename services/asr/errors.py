@@ -55,3 +55,9 @@ class InsightsDisabled(AsrError):
     """A stream asked for LLM insights on an instance that has no LLM to ask."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class StreamFailed(AsrError):
+    """A live stream that cannot go on after an unexpected failure of the service's own."""
+
+    code = grpc.StatusCode.INTERNAL

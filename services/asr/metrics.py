@@ -47,3 +47,9 @@ INSIGHT_REQUESTS = Counter(
     "LLM requests for live insights, by kind (periodic, closing) and outcome (ok, failed).",
     ["kind", "outcome"],
 )
+STREAM_FAILURES = Counter(
+    "paneas_asr_stream_failures_total",
+    "Unexpected failures in live streams, by scope: utterance (that utterance got an error "
+    "result, the stream went on), interim (dropped), stream (the RPC ended with INTERNAL).",
+    ["scope"],
+)

@@ -1,25 +1,40 @@
 """gRPC face of the ASR engine: paneas.asr.v1.AsrService."""
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
+import structlog
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr import metrics
 from paneas.services.asr.alignment import Aligner
 from paneas.services.asr.audio import SAMPLE_RATE, check_pcm_format, decode_file
 from paneas.services.asr.engine import WhisperEngine
-from paneas.services.asr.errors import AsrError, InsightsDisabled, InvalidRequest, Overloaded
+from paneas.services.asr.errors import (
+    AsrError,
+    InsightsDisabled,
+    InvalidRequest,
+    Overloaded,
+    StreamFailed,
+)
 from paneas.services.asr.insights import InsightClient, InsightWorker
 from paneas.services.asr.results import segment_message
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.asr.streaming import StreamConfig, StreamSession
 
-_DONE = object()
+log = structlog.get_logger()
+
+# How long a refused stream's audio is still read (and dropped) before the refusal. A client
+# that sends faster than the call takes audio has a write in flight when the call ends, and
+# grpc-python's client then reports that write's failure ("Internal error from Core") instead
+# of the refusal. Clients that send in real time never wait on a write; a fast one stops
+# within this, or half-closes.
+_REFUSAL_GRACE_SECONDS = 1.0
 
 
 class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
@@ -108,6 +123,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             config = await self._stream_config(request_iterator, context)
             self._scheduler.admit_stream()
         except AsrError as error:
+            await _discard_requests(request_iterator, _REFUSAL_GRACE_SECONDS)
             await _abort(context, error)
             return
         session = StreamSession(self._engine, self._scheduler, config)
@@ -117,8 +133,13 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         try:
             while (response := await session.responses.get()) is not None:
                 yield response
-            if failure:
-                await _abort(context, failure[0])
+            # A client's error first; else the decode loop's own, if it failed.
+            if error := failure[0] if failure else session.failure:
+                # Stop reading the client's audio before the call ends, so that reading it
+                # does not race the status.
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+                await _abort(context, error)
         finally:
             # Normal end, error, or the client went away: free everything now, and stop
             # reading requests before the call is gone.
@@ -186,7 +207,9 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         insights: InsightWorker | None,
     ) -> None:
         """Feeds the client's audio to the session; on half-close or a bad message, every
-        utterance heard so far still gets its final result before the stream ends."""
+        utterance heard so far still gets its final result before the stream ends. Always
+        ends the responses, so no stream waits forever: an unexpected failure here ends the
+        RPC with INTERNAL."""
         try:
             async for request in request_iterator:
                 if request.WhichOneof("streaming_request") != "audio":
@@ -199,7 +222,20 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         except AsrError as error:
             failure.append(error)
             await session.drain()
-        session.responses.put_nowait(None)
+        except grpc.aio.AbortError:
+            raise  # the call is ending already
+        except Exception as error:
+            log.exception("asr stream failed", session_id=session.session_id)
+            metrics.STREAM_FAILURES.labels(scope="stream").inc()
+            failure.append(
+                StreamFailed(
+                    f"the stream failed ({type(error).__name__}: {error}); open a new stream "
+                    "to go on"
+                )
+            )
+            await session.drain()
+        finally:
+            session.responses.put_nowait(None)
 
     async def Align(
         self, request: asr_pb2.AlignRequest, context: grpc.aio.ServicerContext
@@ -223,6 +259,13 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             return response
         except AsrError as error:
             await _abort(context, error)
+
+
+async def _discard_requests(request_iterator: AsyncIterator, seconds: float) -> None:
+    with contextlib.suppress(Exception):  # best effort: the refusal follows anyway
+        async with asyncio.timeout(seconds):
+            async for _ in request_iterator:
+                pass
 
 
 def _next(segments: Iterator):

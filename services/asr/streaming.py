@@ -5,6 +5,12 @@ utterance length). Every utterance is decoded once, whole, for its final result:
 work a file gets, so the final text is as good as batch. While it grows, greedy interim
 decodes of the audio so far run every `interim_interval_ms` of new audio; they are dropped
 when newer audio or the final supersedes them, so a busy machine sheds interims, not finals.
+
+No decode covers more than one 30 s window, whatever `max_utterance_ms` is: an utterance that
+reaches a window's length is cut at the quietest moment of the window's second half, and that
+piece is decoded at once while the rest is spoken; the final joins the pieces. A decode that
+fails gives its utterance a final result with `error` set, and the stream goes on; if the
+stream's decode loop itself fails, the stream ends with INTERNAL (`failure`).
 """
 
 import asyncio
@@ -19,8 +25,8 @@ import structlog
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import metrics
 from paneas.services.asr.audio import SAMPLE_RATE, PcmConverter
-from paneas.services.asr.engine import DecodeOptions, WhisperEngine
-from paneas.services.asr.errors import AudioTooLong, ChunkTooLarge, Overloaded
+from paneas.services.asr.engine import WINDOW_SECONDS, DecodeOptions, WhisperEngine
+from paneas.services.asr.errors import AudioTooLong, ChunkTooLarge, Overloaded, StreamFailed
 from paneas.services.asr.results import words_of
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.vad import FRAME_SAMPLES, StreamingVad
@@ -35,6 +41,10 @@ _ONSET_FRAMES = 2
 # Silence kept after the last speech frame when an utterance is decoded.
 _TAIL_FRAMES = 6
 _HYSTERESIS = 0.15
+# The most frames one decode gets: a window (937 frames, 29.98 s).
+_WINDOW_FRAMES = int(WINDOW_SECONDS * SAMPLE_RATE) // FRAME_SAMPLES
+# Frames averaged when looking for the quietest moment to cut a long utterance (~100 ms).
+_PAUSE_FRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -55,11 +65,23 @@ class StreamConfig:
     insights: bool = False
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """The start of a long utterance, cut off at a pause and decoded while the rest goes on."""
+
+    offset_samples: int
+    decode: asyncio.Task
+
+
 @dataclass
 class _Utterance:
     index: int
     start_sample: int
+    # The audio not yet in a piece, and the VAD's speech probability of each frame.
     frames: list[np.ndarray] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)
+    pieces: list[_Piece] = field(default_factory=list)
+    committed_samples: int = 0
     silence_frames: int = 0
     samples_at_last_interim: int = 0
     interims_sent: int = 0
@@ -69,7 +91,12 @@ class _Utterance:
 
     @property
     def samples(self) -> int:
+        """Samples not yet in a piece."""
         return len(self.frames) * FRAME_SAMPLES
+
+    @property
+    def total_samples(self) -> int:
+        return self.committed_samples + self.samples
 
     def audio(self, drop_last: int = 0) -> np.ndarray:
         frames = self.frames[: len(self.frames) - drop_last] if drop_last else self.frames
@@ -79,10 +106,12 @@ class _Utterance:
 @dataclass(frozen=True)
 class _DecodeJob:
     utterance: _Utterance
+    # The utterance's audio after its pieces, which start `offset_samples` into it.
     audio: np.ndarray
     # When the audio that asked for this decode arrived (perf_counter), for latency metrics.
     arrived_at: float
     speculation: asyncio.Task | None = None
+    offset_samples: int = 0
 
 
 class StreamSession:
@@ -115,7 +144,13 @@ class StreamSession:
         self._language = config.options.language
         # Called with each final transcript; the LLM insights hook.
         self.on_final: list[Callable[[asr_pb2.StreamingRecognitionResult], None]] = []
+        # Set when the decode loop itself failed: the stream cannot go on.
+        self.failure: StreamFailed | None = None
         self._decoder = asyncio.create_task(self._decode_loop(), name="asr-stream-decoder")
+
+    @property
+    def session_id(self) -> str:
+        return self._config.session_id
 
     @property
     def audio_seconds(self) -> float:
@@ -163,6 +198,7 @@ class StreamSession:
                 )
             return
         utterance.frames.append(frame)
+        utterance.probabilities.append(probability)
         if probability >= config.vad_threshold:
             utterance.silence_frames = 0
             self._abandon_speculation(utterance)
@@ -172,9 +208,11 @@ class StreamSession:
                 self._speculate(utterance)
         if utterance.silence_frames * _FRAME_SECONDS * 1000 >= config.silence_ms:
             self._end_utterance(arrived_at)
-        elif utterance.samples >= config.max_utterance_ms * SAMPLE_RATE // 1000:
+        elif utterance.total_samples >= self._max_utterance_frames * FRAME_SAMPLES:
             # Forced cut: the next utterance starts with the very next frame.
             self._end_utterance(arrived_at, forced=True)
+        elif len(utterance.frames) >= _WINDOW_FRAMES:
+            self._cut_piece(utterance)
         elif (
             config.interim_results
             and utterance.samples - utterance.samples_at_last_interim
@@ -183,8 +221,36 @@ class StreamSession:
             utterance.samples_at_last_interim = utterance.samples
             if self._interim is not None:
                 metrics.SKIPPED_INTERIMS.inc()
-            self._interim = _DecodeJob(utterance, utterance.audio(), arrived_at)
+            self._interim = _DecodeJob(
+                utterance, utterance.audio(), arrived_at, offset_samples=utterance.committed_samples
+            )
             self._wake.set()
+
+    @property
+    def _max_utterance_frames(self) -> int:
+        return max(1, self._config.max_utterance_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES)
+
+    def _cut_piece(self, utterance: _Utterance) -> None:
+        """The utterance's audio since its last cut fills a decode window: cut it at the
+        quietest moment of the window's second half (the latest of equals), most likely a
+        pause between words, and decode that piece now, at final priority."""
+        half = len(utterance.frames) // 2
+        # quiet[i]: the mean speech probability of the frames half+i .. half+i+_PAUSE_FRAMES-1.
+        quiet = np.convolve(
+            utterance.probabilities[half:], np.ones(_PAUSE_FRAMES) / _PAUSE_FRAMES, mode="valid"
+        )
+        quietest = len(quiet) - 1 - int(np.argmin(quiet[::-1]))
+        cut = half + quietest + _PAUSE_FRAMES // 2 + 1  # just after the quiet run's middle
+        self._abandon_speculation(utterance)
+        audio = np.concatenate(utterance.frames[:cut])
+        utterance.pieces.append(
+            _Piece(utterance.committed_samples, asyncio.create_task(self._decode_final(audio)))
+        )
+        utterance.committed_samples += audio.size
+        del utterance.frames[:cut]
+        del utterance.probabilities[:cut]
+        utterance.silence_frames = min(utterance.silence_frames, len(utterance.frames))
+        utterance.samples_at_last_interim = 0
 
     def _speculate(self, utterance: _Utterance) -> None:
         """Starts the final decode at the first short pause. The audio it decodes is exactly
@@ -211,6 +277,8 @@ class StreamSession:
     def _open_utterance(self, start_sample: int) -> None:
         self._utterance = _Utterance(self._next_index, max(0, start_sample))
         self._utterance.frames.extend(self._preroll)
+        # The onset frames were speech, the rest of the preroll is not known to be.
+        self._utterance.probabilities.extend([0.0] * len(self._preroll))
         self._next_index += 1
         self._preroll.clear()
         self._onset = 0
@@ -218,8 +286,10 @@ class StreamSession:
     def _end_utterance(self, arrived_at: float, forced: bool = False) -> None:
         utterance = self._utterance
         trailing = max(0, utterance.silence_frames - _TAIL_FRAMES)
-        speech_end = utterance.start_sample + (len(utterance.frames) - utterance.silence_frames) * (
-            FRAME_SAMPLES
+        speech_end = (
+            utterance.start_sample
+            + utterance.committed_samples
+            + (len(utterance.frames) - utterance.silence_frames) * FRAME_SAMPLES
         )
         speculation = None
         if not forced and utterance.speculation is not None:
@@ -228,11 +298,13 @@ class StreamSession:
         else:
             self._abandon_speculation(utterance)
         audio = utterance.audio(drop_last=trailing)
-        self._finals.append(_DecodeJob(utterance, audio, arrived_at, speculation))
+        self._finals.append(
+            _DecodeJob(utterance, audio, arrived_at, speculation, utterance.committed_samples)
+        )
         self._utterance = None
         self._wake.set()
         if forced:
-            self._open_utterance(utterance.start_sample + utterance.samples)
+            self._open_utterance(utterance.start_sample + utterance.total_samples)
         else:
             self._emit_event(asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED, speech_end / SAMPLE_RATE)
 
@@ -244,6 +316,8 @@ class StreamSession:
         if tail.size:
             self._consume(tail, time.perf_counter())
         await self.drain()
+        if self.failure is not None:
+            raise self.failure
         summary = asr_pb2.StreamSummary(
             transcript=" ".join(text for text in self._transcripts if text),
             audio_seconds=self.audio_seconds,
@@ -259,6 +333,7 @@ class StreamSession:
         if self._utterance is not None:
             if self._pending.size:
                 self._utterance.frames.append(self._pending)
+                self._utterance.probabilities.append(0.0)
                 self._pending = np.zeros(0, dtype=np.float32)
             self._utterance.silence_frames = 0
             self._end_utterance(time.perf_counter())
@@ -269,45 +344,71 @@ class StreamSession:
     def cancel(self) -> None:
         self._decoder.cancel()
         for job in self._finals:
+            _cancel_decodes(job.utterance)
             if job.speculation is not None:
                 job.speculation.cancel()
         if self._utterance is not None:
+            _cancel_decodes(self._utterance)
             self._abandon_speculation(self._utterance)
 
     async def _decode_loop(self) -> None:
-        while True:
-            if self._finals:
-                await self._finalize(self._finals.popleft())
-            elif self._interim is not None:
-                job, self._interim = self._interim, None
-                await self._interim_result(job)
-            elif self._closing:
-                return
-            else:
-                self._wake.clear()
-                await self._wake.wait()
+        """Never raises: a failure of its own is kept in `failure` and ends the responses,
+        so the RPC ends with INTERNAL instead of waiting for results that cannot come."""
+        try:
+            while True:
+                if self._finals:
+                    await self._finalize(self._finals.popleft())
+                elif self._interim is not None:
+                    job, self._interim = self._interim, None
+                    await self._interim_result(job)
+                elif self._closing:
+                    return
+                else:
+                    self._wake.clear()
+                    await self._wake.wait()
+        except Exception as error:
+            log.exception("asr stream decode loop failed", session_id=self._config.session_id)
+            metrics.STREAM_FAILURES.labels(scope="stream").inc()
+            self.failure = StreamFailed(
+                f"the stream's decoder failed ({_describe(error)}); the audio after the last "
+                "final result was not transcribed: open a new stream to go on"
+            )
+            self.responses.put_nowait(None)
 
     async def _finalize(self, job: _DecodeJob) -> None:
         utterance = job.utterance
+        try:
+            # Each piece was decoded on its own window; the utterance's result joins them.
+            parts = [(piece.offset_samples, await piece.decode) for piece in utterance.pieces]
+            if job.speculation is not None:
+                parts.append((job.offset_samples, await job.speculation))
+            else:
+                parts.append((job.offset_samples, await self._decode_final(job.audio)))
+        except Exception as error:
+            self._fail_utterance(job, error)
+            return
         options = self._config.options
-        if job.speculation is not None:
-            segments, info = await job.speculation
-        else:
-            segments, info = await self._decode_final(job.audio)
-        text = " ".join(segment.text.strip() for segment in segments).strip()
+        text = " ".join(
+            segment.text.strip() for _, (segments, _) in parts for segment in segments
+        ).strip()
         if not text and not utterance.interims_sent:
             return  # the VAD heard something that was not words
+        info = parts[-1][1][1]
         if options.language is None:
             self._language = info.language
         offset = utterance.start_sample / SAMPLE_RATE
-        words = words_of(segments, offset)
+        words = [
+            word
+            for part_offset, (segments, _) in parts
+            for word in words_of(segments, offset + part_offset / SAMPLE_RATE)
+        ]
         result = asr_pb2.StreamingRecognitionResult(
             transcript=text,
             is_final=True,
             stability=1.0,
             utterance_index=utterance.index,
             start_seconds=offset,
-            end_seconds=offset + job.audio.size / SAMPLE_RATE,
+            end_seconds=offset + (job.offset_samples + job.audio.size) / SAMPLE_RATE,
             words=words,
             language=info.language,
         )
@@ -317,7 +418,35 @@ class StreamSession:
         metrics.FINAL_LATENCY.observe(time.perf_counter() - job.arrived_at)
         self._send(asr_pb2.StreamingRecognizeResponse(results=[result]))
         for hook in self.on_final:
-            hook(result)
+            try:
+                hook(result)
+            except Exception:
+                # A hook (insights) is an extra: its failure costs it, not the transcript.
+                log.exception("asr final-result hook failed", session_id=self._config.session_id)
+
+    def _fail_utterance(self, job: _DecodeJob, error: Exception) -> None:
+        """An utterance whose decode failed gets a final result that says so; the stream
+        goes on with the next one."""
+        utterance = job.utterance
+        log.error(
+            "asr utterance decode failed",
+            session_id=self._config.session_id,
+            utterance_index=utterance.index,
+            exc_info=error,
+        )
+        metrics.STREAM_FAILURES.labels(scope="utterance").inc()
+        _cancel_decodes(utterance)
+        offset = utterance.start_sample / SAMPLE_RATE
+        result = asr_pb2.StreamingRecognitionResult(
+            is_final=True,
+            stability=1.0,
+            utterance_index=utterance.index,
+            start_seconds=offset,
+            end_seconds=offset + (job.offset_samples + job.audio.size) / SAMPLE_RATE,
+            error=f"this utterance could not be transcribed ({_describe(error)}); the "
+            "stream goes on with the next one",
+        )
+        self._send(asr_pb2.StreamingRecognizeResponse(results=[result]))
 
     async def _interim_result(self, job: _DecodeJob) -> None:
         utterance = job.utterance
@@ -339,11 +468,22 @@ class StreamSession:
         except Overloaded:
             metrics.SKIPPED_INTERIMS.inc()
             return
-        if self._utterance is not job.utterance:
+        except Exception:
+            # An interim is superseded within half a second anyway; the final reports a
+            # failure that is not a one-off.
+            log.warning(
+                "asr interim decode failed", session_id=self._config.session_id, exc_info=True
+            )
+            metrics.STREAM_FAILURES.labels(scope="interim").inc()
+            return
+        if self._superseded_by_final(job):
             # The final is on its way; an older hypothesis would only flicker.
             metrics.SKIPPED_INTERIMS.inc()
             return
-        text = " ".join(segment.text.strip() for segment in segments).strip()
+        text = " ".join(
+            [_piece_text(piece) for piece in utterance.pieces]
+            + [segment.text.strip() for segment in segments]
+        ).strip()
         if not text:
             return
         words = text.split()
@@ -357,7 +497,7 @@ class StreamSession:
             stability=stability,
             utterance_index=utterance.index,
             start_seconds=offset,
-            end_seconds=offset + job.audio.size / SAMPLE_RATE,
+            end_seconds=offset + (job.offset_samples + job.audio.size) / SAMPLE_RATE,
             language=info.language,
         )
         metrics.INTERIM_LATENCY.observe(time.perf_counter() - job.arrived_at)
@@ -365,7 +505,15 @@ class StreamSession:
 
     def _superseded(self, job: _DecodeJob) -> bool:
         """A final for this utterance is queued or done, or newer audio asked for an interim."""
-        return self._utterance is not job.utterance or self._interim is not None
+        return self._superseded_by_final(job) or self._interim is not None
+
+    def _superseded_by_final(self, job: _DecodeJob) -> bool:
+        """A final for this utterance is queued or done, or a piece was cut off the audio
+        the interim decodes (its text would show twice)."""
+        return (
+            self._utterance is not job.utterance
+            or job.utterance.committed_samples != job.offset_samples
+        )
 
     def _emit_event(self, kind: asr_pb2.SpeechEventType, offset: float) -> None:
         event = asr_pb2.SpeechEvent(type=kind, offset_seconds=max(0.0, offset))
@@ -379,6 +527,27 @@ class StreamSession:
     def _send(self, response: asr_pb2.StreamingRecognizeResponse) -> None:
         response.session_id = self._config.session_id
         self.responses.put_nowait(response)
+
+
+def _piece_text(piece: _Piece) -> str:
+    """A piece's text if it is decoded by now ("" if not yet, or if it failed: the final
+    will say)."""
+    if not piece.decode.done() or piece.decode.cancelled() or piece.decode.exception():
+        return ""
+    segments, _ = piece.decode.result()
+    return " ".join(segment.text.strip() for segment in segments).strip()
+
+
+def _cancel_decodes(utterance: _Utterance) -> None:
+    for piece in utterance.pieces:
+        piece.decode.cancel()
+    if utterance.speculation is not None:
+        utterance.speculation.cancel()
+
+
+def _describe(error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _stable_prefix(previous: list[str], current: list[str]) -> int:

@@ -162,8 +162,25 @@ async def test_recognize_stream_sends_segments_as_decoded(asr, auth_metadata, lo
             grpc.StatusCode.INVALID_ARGUMENT,
             "temperature",
         ),
+        (
+            asr_pb2.RecognizeRequest(
+                audio=b"RIFF",
+                config=asr_pb2.RecognitionConfig(
+                    initial_prompt="alpha " * 300, hotwords=["beta"] * 300
+                ),
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "the limit is 223 tokens",
+        ),
     ],
-    ids=["empty", "undecodable", "unknown-model", "unknown-language", "temperature"],
+    ids=[
+        "empty",
+        "undecodable",
+        "unknown-model",
+        "unknown-language",
+        "temperature",
+        "prompt-over-the-token-window",
+    ],
 )
 async def test_bad_requests(asr, auth_metadata, request_, code, says):
     with pytest.raises(grpc.aio.AioRpcError) as caught:

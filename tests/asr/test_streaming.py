@@ -170,3 +170,74 @@ async def test_clients_that_vanish_mid_stream_leave_the_service_serving(
     health = health_pb2_grpc.HealthStub(asr_channel)
     reply = await health.Check(health_pb2.HealthCheckRequest(service="paneas.asr.v1.AsrService"))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+LONG_PROMPT = asr_pb2.RecognitionConfig(
+    language="en", initial_prompt="alpha " * 300, hotwords=["beta"] * 300
+)
+
+
+async def test_prompt_and_hotwords_over_the_token_window_are_refused_at_once(asr, auth_metadata):
+    """They used to kill the stream's decoder, and the stream then never answered."""
+    audio = pcm16_of("jfk")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async with asyncio.timeout(30):
+            await run_stream(asr, auth_metadata, audio, streaming_config(config=LONG_PROMPT))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "600 tokens" in caught.value.details()
+    assert "limit is 223 tokens" in caught.value.details()
+
+
+def _prompt_of(tokens: int) -> str:
+    """English text of about `tokens` Whisper tokens (~1.3 per word here)."""
+    words = " ".join(SAMPLES[name].transcript for name in ("en_weather", "en_report")).split()
+    return " ".join((words * 10)[: int(tokens / 1.3)])
+
+
+async def test_a_prompt_near_the_limit_leaves_room_for_the_transcript(asr, auth_metadata):
+    """Prompt and hotwords near the limit: the decode budget counts them, so every
+    utterance still gets its final, and the stream its summary."""
+    config = asr_pb2.RecognitionConfig(
+        language="en",
+        initial_prompt=_prompt_of(150),
+        hotwords=["Americans", "country", "fellow"] * 5,
+        word_timestamps=True,
+    )
+    async with asyncio.timeout(120):
+        run = await run_stream(asr, auth_metadata, pcm16_of("jfk"), streaming_config(config=config))
+    assert run.summary is not None
+    assert all(not result.error for result in run.finals)
+    assert "americans" in run.final_text.lower()
+
+
+def _continuous_speech() -> tuple[bytes, str]:
+    """53 s of recorded speech back to back, to be heard as one utterance."""
+    names = ["jfk", "beckett", "jfk", "beckett", "jfk"]
+    return (
+        b"".join(pcm16_of(name) for name in names),
+        " ".join(SAMPLES[name].transcript for name in names),
+    )
+
+
+async def test_an_utterance_longer_than_a_window_is_finalised_whole(asr, auth_metadata):
+    """Endpointing that never cuts (pauses under 5 s, utterances up to 2 minutes): the 53 s
+    utterance is decoded window by window and comes back as one final, words on the
+    stream's timeline."""
+    audio, transcript = _continuous_speech()
+    first = streaming_config(
+        config=asr_pb2.RecognitionConfig(language="en", word_timestamps=True),
+        endpointing=asr_pb2.Endpointing(silence_duration_ms=5000, max_utterance_ms=120_000),
+    )
+    async with asyncio.timeout(180):
+        run = await run_stream(asr, auth_metadata, audio, first)
+    assert [result.utterance_index for result in run.finals] == [0]
+    final = run.finals[0]
+    assert not final.error
+    assert final.end_seconds > 50
+    assert wer(transcript, final.transcript) <= 0.2, final.transcript
+    words = final.words
+    assert words[0].start_seconds < 2 and words[-1].end_seconds > 48
+    for before, after in zip(words, words[1:], strict=False):
+        assert before.start_seconds <= after.start_seconds + 0.01
+    assert run.summary.utterance_count == 1
+    assert run.summary.audio_seconds == pytest.approx(len(audio) / 32000, abs=0.01)

@@ -186,7 +186,7 @@ class StreamingRecognizeResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[StreamingRecognitionResult, _Mapping]]] = ..., speech_event: _Optional[_Union[SpeechEvent, _Mapping]] = ..., insight: _Optional[_Union[Insight, _Mapping]] = ..., summary: _Optional[_Union[StreamSummary, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_seconds", "end_seconds", "words", "language")
+    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_seconds", "end_seconds", "words", "language", "error")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     IS_FINAL_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,7 @@ class StreamingRecognitionResult(_message.Message):
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WORDS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     transcript: str
     is_final: bool
     stability: float
@@ -203,7 +204,8 @@ class StreamingRecognitionResult(_message.Message):
     end_seconds: float
     words: _containers.RepeatedCompositeFieldContainer[Word]
     language: str
-    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., language: _Optional[str] = ...) -> None: ...
+    error: str
+    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., language: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class SpeechEvent(_message.Message):
     __slots__ = ("type", "offset_seconds")
