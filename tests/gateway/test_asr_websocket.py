@@ -12,6 +12,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from paneas.asr.v1 import asr_pb2
+from paneas.gateway.asr.stream import events_of
 from paneas.gateway.asr.tickets import TicketBook
 from tests.support.audio import SAMPLES, read_pcm16, sample_path, wer
 
@@ -293,3 +295,44 @@ async def test_a_full_service_is_try_again_later(asr_service, url, bearer):
             await events_until_closed(ws, within=30)
     assert all(ws.close_code == 1000 for ws in admitted)
     await until_metric(metrics_url, "paneas_asr_active_streams", 0, within=10)
+
+
+async def test_prompt_over_the_token_window_is_an_error_not_silence(url, bearer, jfk_pcm):
+    """A 300-word prompt and 300 hotwords once left the stream silent forever after stop."""
+    pcm, rate = jfk_pcm
+    async with connect(url, additional_headers=bearer) as ws:
+        await ws.send(
+            start(sample_rate=rate, initial_prompt="alpha " * 300, hotwords=["beta"] * 300)
+        )
+        with contextlib.suppress(ConnectionClosed):  # the refusal may close it mid-send
+            for frame in frames(pcm, rate):
+                await ws.send(frame)
+            await ws.send(STOP)
+        events = await events_until_closed(ws, within=30)
+    error = events[-1]
+    assert error["event"] == "error" and error["code"] == "INVALID_ARGUMENT", events
+    assert "the limit is 223 tokens" in error["message"]
+    assert ws.close_code == 1007
+
+
+def test_a_failed_utterance_is_an_error_event_that_does_not_end_the_stream():
+    response = asr_pb2.StreamingRecognizeResponse(
+        results=[
+            asr_pb2.StreamingRecognitionResult(
+                is_final=True,
+                utterance_index=3,
+                start_seconds=4.5,
+                end_seconds=6.25,
+                error="this utterance could not be transcribed (...); the stream goes on",
+            )
+        ]
+    )
+    (event,) = events_of(response)
+    assert event == {
+        "event": "error",
+        "code": "INTERNAL",
+        "message": "this utterance could not be transcribed (...); the stream goes on",
+        "utterance_index": 3,
+        "start": 4.5,
+        "end": 6.25,
+    }
