@@ -469,9 +469,9 @@ def print_banner(components: list[Component], token: str, generated: bool) -> No
             details = f"   DOWN: {component.ended} (its last lines are above)"
         elif component.process is not None:
             details = f"   [pid {component.process.pid}]{details}"
-        print(f"  {component.name:<8} {component.endpoint}{details}")
+        print(f"  {component.name:<9} {component.endpoint}{details}")
     origin = "generated for this run, shown once" if generated else "first of API_TOKENS"
-    print(f"  token    {token}   ({origin})")
+    print(f"  token     {token}   ({origin})")
     print("Send it as 'Authorization: Bearer <token>'. Press Ctrl-C to stop.\n", flush=True)
 
 

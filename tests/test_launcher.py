@@ -54,9 +54,9 @@ def test_launcher_starts_serves_and_stops(tmp_path):
                 time.sleep(0.3)
             banner = output.read_text()
             assert f"http://127.0.0.1:{gateway_port}" in banner
-            assert f"envoy    grpc://127.0.0.1:{envoy_port}" in banner
-            assert f"asr-0    grpc://127.0.0.1:{asr_port}" in banner
-            assert f"asr-1    grpc://127.0.0.1:{asr_port + 10}" in banner
+            assert f"envoy     grpc://127.0.0.1:{envoy_port}" in banner
+            assert f"asr-0     grpc://127.0.0.1:{asr_port}" in banner
+            assert f"asr-1     grpc://127.0.0.1:{asr_port + 10}" in banner
             assert f"directory grpc://127.0.0.1:{env['DIRECTORY_PORT']}" in banner
             token_line = next(line for line in banner.splitlines() if "token" in line)
             token = token_line.split()[1]
