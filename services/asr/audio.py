@@ -4,6 +4,7 @@ Everything leaves here as mono float32 at Whisper's 16 kHz.
 """
 
 import io
+from collections.abc import Iterator
 
 import av
 import numpy as np
@@ -16,8 +17,13 @@ MAX_STREAM_RATE = 48_000
 _FORMATS = "wav, mp3, ogg/opus, webm, m4a, flac"
 
 
-def decode_file(data: bytes, max_seconds: float) -> np.ndarray:
-    """Decodes any container and codec FFmpeg knows, at any sample rate."""
+# How far back from a window's end a cut may move to fall in the quietest 100 ms.
+_CUT_SEARCH_SECONDS = 20.0
+_CUT_FRAME = SAMPLE_RATE // 10
+LIMIT_SETTING = "ASR_MAX_AUDIO_SECONDS"
+
+
+def _open(data: bytes) -> av.container.InputContainer:
     if not data:
         raise InvalidAudio(f"the audio is empty: send a file ({_FORMATS})")
     try:
@@ -26,35 +32,127 @@ def decode_file(data: bytes, max_seconds: float) -> np.ndarray:
         raise InvalidAudio(
             f"the audio could not be decoded ({error}); send a file FFmpeg reads ({_FORMATS})"
         ) from error
-    with container:
-        if not container.streams.audio:
-            raise InvalidAudio(f"the file has no audio stream; send an audio file ({_FORMATS})")
+    if not container.streams.audio:
+        container.close()
+        raise InvalidAudio(f"the file has no audio stream; send an audio file ({_FORMATS})")
+    return container
+
+
+def stated_seconds(container: av.container.InputContainer) -> float | None:
+    """The duration the container states (header, index or FFmpeg's estimate), if any."""
+    stream = container.streams.audio[0]
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _too_long(max_seconds: float, setting: str, stated: float | None = None) -> AudioTooLong:
+    lasts = f"lasts {stated:.0f} s (as its container states), " if stated else "is "
+    return AudioTooLong(
+        f"the audio {lasts}over this instance's {max_seconds:.0f} s limit for one request "
+        f"({setting}); split it, or send it with StreamingRecognize"
+    )
+
+
+class EncodedFile:
+    """An encoded file (any container and codec FFmpeg knows, any sample rate), decoded in
+    pieces of 16 kHz mono float32.
+
+    Opening it reads only the container's header: a file whose stated duration is over
+    `max_seconds` is refused there, before any decoding, whatever its compression ratio.
+    Decoding enforces the limit again (containers may state nothing, or lie), so at most
+    `max_seconds` of audio is ever decoded, and `windows` never holds more than about two
+    windows of samples at once (64 kB per second of window).
+    """
+
+    def __init__(self, data: bytes, max_seconds: float, setting: str = LIMIT_SETTING) -> None:
+        self._max_seconds = max_seconds
+        self._setting = setting
+        self._max_samples = int(max_seconds * SAMPLE_RATE)
+        self._container = _open(data)
+        self.stated_seconds = stated_seconds(self._container)
+        # A second of slack: estimates from the bitrate are rarely exact.
+        if self.stated_seconds is not None and self.stated_seconds > max_seconds + 1:
+            self._container.close()
+            raise _too_long(max_seconds, setting, self.stated_seconds)
+        self.decoded_seconds = 0.0
+        # Set once the decoder reached the end of the file.
+        self.finished = False
+
+    def close(self) -> None:
+        self._container.close()
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        """The samples as the decoder produces them (a few thousand at a time)."""
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        max_samples = int(max_seconds * SAMPLE_RATE)
-        pieces: list[np.ndarray] = []
         total = 0
         try:
-            for frame in container.decode(audio=0):
+            for frame in self._container.decode(audio=0):
                 for out in resampler.resample(frame):
-                    pieces.append(out.to_ndarray().reshape(-1))
                     total += out.samples
-                if total > max_samples:
-                    raise AudioTooLong(
-                        f"the audio is longer than the {max_seconds:.0f} s limit; split it "
-                        "or use StreamingRecognize"
-                    )
+                    if total > self._max_samples:
+                        raise _too_long(self._max_seconds, self._setting)
+                    self.decoded_seconds = total / SAMPLE_RATE
+                    yield out.to_ndarray().reshape(-1)
             for out in resampler.resample(None):
-                pieces.append(out.to_ndarray().reshape(-1))
+                total += out.samples
+                self.decoded_seconds = total / SAMPLE_RATE
+                yield out.to_ndarray().reshape(-1)
         except av.error.FFmpegError as error:
-            if not pieces:
+            if total == 0:
                 raise InvalidAudio(
                     f"the audio could not be decoded ({error}); send a file FFmpeg reads "
                     f"({_FORMATS})"
                 ) from error
             # A truncated tail (an upload cut short) still leaves decodable audio.
-    if not pieces:
-        raise InvalidAudio("the audio has no samples; send a file with sound in it")
-    return np.concatenate(pieces).astype(np.float32, copy=False)
+        if total == 0:
+            raise InvalidAudio("the audio has no samples; send a file with sound in it")
+        self.finished = True
+
+    def windows(self, window_seconds: float) -> Iterator[tuple[float, np.ndarray]]:
+        """(offset in seconds, samples) of consecutive windows of at most `window_seconds`,
+        each cut at the quietest 100 ms of its last 20 s, so a cut rarely splits a word."""
+        window = max(int(window_seconds * SAMPLE_RATE), 2 * _CUT_FRAME)
+        pending: list[np.ndarray] = []
+        size = 0
+        offset = 0
+        for piece in self.pieces():
+            pending.append(piece)
+            size += piece.size
+            while size >= window:
+                buffer = np.concatenate(pending)
+                cut = _quiet_cut(buffer[:window])
+                carry = buffer[cut:].copy()
+                pending, size = [carry], carry.size
+                yield offset / SAMPLE_RATE, buffer[:cut]
+                offset += cut
+                del buffer
+        if size:
+            yield offset / SAMPLE_RATE, np.concatenate(pending)
+
+
+def _quiet_cut(window: np.ndarray) -> int:
+    """Where to end `window`: the middle of its quietest 100 ms frame near the end."""
+    search = min(int(_CUT_SEARCH_SECONDS * SAMPLE_RATE), window.size // 2)
+    start = window.size - search
+    frames = search // _CUT_FRAME
+    if frames < 1:
+        return window.size
+    tail = window[start : start + frames * _CUT_FRAME].reshape(frames, _CUT_FRAME)
+    quietest = int(np.argmin(np.square(tail).sum(axis=1)))
+    return start + quietest * _CUT_FRAME + _CUT_FRAME // 2
+
+
+def decode_file(data: bytes, max_seconds: float, setting: str = LIMIT_SETTING) -> np.ndarray:
+    """The whole file at once, for work that needs all of it (alignment): at most
+    `max_seconds` of samples, refused before decoding when the container says it is longer."""
+    audio = EncodedFile(data, max_seconds, setting)
+    try:
+        return np.concatenate(list(audio.pieces())).astype(np.float32, copy=False)
+    finally:
+        audio.close()
 
 
 def check_pcm_format(sample_rate: int, channels: int) -> None:

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -21,8 +20,8 @@ from paneas.services.asr.errors import (
     Overloaded,
     StreamFailed,
 )
+from paneas.services.asr.files import transcribe_file
 from paneas.services.asr.insights import InsightClient, InsightWorker
-from paneas.services.asr.results import segment_message
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.asr.streaming import StreamConfig, StreamSession
@@ -90,29 +89,13 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     async def _recognize(
         self, config: asr_pb2.RecognitionConfig, audio_bytes: bytes
     ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse | asr_pb2.Segment]:
-        """Yields the header (language, duration) then each segment as it is decoded."""
+        """Yields the header (language, duration) then each segment as it is decoded:
+        admitted before any decoding, decoded window by window (`files.py`)."""
         options = self._engine.options_of(config)
-        audio = await asyncio.to_thread(decode_file, audio_bytes, self._settings.max_audio_seconds)
-        duration = audio.size / SAMPLE_RATE
-        scheduler = self._scheduler
-        async with scheduler.slot(Priority.BATCH):
-            started = time.perf_counter()
-            transcript = await scheduler.run(lambda: self._engine.transcribe_file(audio, options))
-            yield asr_pb2.RecognizeStreamResponse(
-                language=transcript.language,
-                language_probability=transcript.language_probability,
-                duration_seconds=duration,
-                model=self._engine.model_name,
-            )
-            segments = iter(transcript.segments)
-            index = 0
-            while (segment := await scheduler.run(lambda: _next(segments))) is not None:
-                yield segment_message(segment, index)
-                index += 1
-        metrics.AUDIO_SECONDS.labels(rpc="recognize").inc(duration)
-        metrics.REAL_TIME_FACTOR.labels(kind="batch").observe(
-            (time.perf_counter() - started) / duration
-        )
+        async for step in transcribe_file(
+            self._engine, self._scheduler, self._settings, audio_bytes, options
+        ):
+            yield step
 
     async def StreamingRecognize(
         self,
@@ -245,11 +228,14 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 raise InvalidRequest("the transcript is empty; send the text spoken in the audio")
             self._engine.check_model(request.model)
             language = self._engine.language_of(request.language)
-            audio = await asyncio.to_thread(
-                decode_file, request.audio, self._settings.max_audio_seconds
-            )
             aligner = Aligner(self._engine.model)
+            # Admitted before decoding; alignment needs the whole file, so its own limit.
             async with self._scheduler.slot(Priority.BATCH):
+                audio = await self._scheduler.run(
+                    lambda: decode_file(
+                        request.audio, self._settings.max_align_seconds, "ASR_MAX_ALIGN_SECONDS"
+                    )
+                )
                 if language is None:
                     language = await self._scheduler.run(lambda: aligner.detect_language(audio))
                 response = await self._scheduler.run(

@@ -63,8 +63,17 @@ class AsrSettings(ServerSettings):
     batch_size: int = 8
     # Beam size when a request leaves it at 0.
     beam_size: int = 5
-    # Longest file Recognize accepts, seconds.
+    # Longest file Recognize / RecognizeStream accepts, seconds: refused before decoding when
+    # the container states a longer duration, and cut off (OUT_OF_RANGE) at this much decoded
+    # audio when it does not.
     max_audio_seconds: float = 4 * 3600
+    # Decoded audio one file request holds at a time (64 kB per second: 300 s is 19 MB):
+    # files are decoded and transcribed window by window, so this, not the file's length or
+    # compression ratio, bounds a request's memory.
+    decode_window_seconds: float = 300.0
+    # Longest file Align accepts, seconds: alignment needs the whole file decoded at once
+    # (64 kB per second: 1800 s is 115 MB).
+    max_align_seconds: float = 1800.0
     # Longest live stream, seconds.
     max_stream_seconds: float = 4 * 3600
     # Largest single streamed audio chunk, bytes.
