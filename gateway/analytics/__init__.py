@@ -6,12 +6,13 @@ See `install_analytics`.
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from paneas.gateway.analytics.database import EventStore, open_engine, upgrade_schema
+from paneas.gateway.analytics.database import EventStore, migrate_until_done, open_engine
 from paneas.gateway.analytics.middleware import AnalyticsMiddleware
 from paneas.gateway.analytics.recorder import UsageRecorder
 from paneas.gateway.analytics.settings import AnalyticsSettings
@@ -26,6 +27,8 @@ class Analytics:
 
     engine: AsyncEngine
     recorder: UsageRecorder
+    # Widest window the analytics route summarises (ANALYTICS_MAX_WINDOW_DAYS).
+    max_window: timedelta
 
 
 def install_analytics(app: FastAPI) -> None:
@@ -47,7 +50,7 @@ def install_analytics(app: FastAPI) -> None:
         settings.batch_size,
         settings.flush_interval_seconds,
     )
-    app.state.analytics = Analytics(engine, recorder)
+    app.state.analytics = Analytics(engine, recorder, timedelta(days=settings.max_window_days))
     app.include_router(analytics_router.router)
     app.add_middleware(
         AnalyticsMiddleware,
@@ -59,8 +62,10 @@ def install_analytics(app: FastAPI) -> None:
 
     @asynccontextmanager
     async def lifespan_with_analytics(app: FastAPI) -> AsyncIterator[object]:
-        await upgrade_schema(engine)
-        recorder.start()
+        # The database is not on the serving path: the gateway starts and serves while it is
+        # down, migrating in the background until it answers; meanwhile events queue (and,
+        # once the queue is full, are dropped and counted).
+        recorder.start(until_ready=migrate_until_done(engine, settings.migration_retry_seconds))
         log.info("analytics on", database=url.render_as_string(hide_password=True))
         try:
             async with app_lifespan(app) as state:

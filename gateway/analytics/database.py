@@ -1,9 +1,11 @@
 """The analytics database: its engine, its schema (Alembic migrations) and batch inserts."""
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, insert, text
@@ -11,16 +13,27 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from paneas.gateway.analytics.models import UsageEvent, usage_events
+from paneas.gateway.analytics.recorder import DATABASE_UP
 from paneas.gateway.analytics.settings import ensure_sqlite_folder
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant shared by every replica: the key of PostgreSQL's advisory lock on migrating.
 _MIGRATION_LOCK_KEY = 0x70616E656173
+# A database that does not answer (a host that drops packets) must fail a connection attempt
+# in bounded time, so that migration retries and writes notice the outage, seconds.
+_CONNECT_TIMEOUT_SECONDS = 5
+# First pause between migration attempts while the database is down, doubling up to the cap.
+_FIRST_MIGRATION_RETRY_SECONDS = 0.5
+
+log = structlog.get_logger("paneas.gateway.analytics")
 
 
 def open_engine(url: URL) -> AsyncEngine:
     ensure_sqlite_folder(url)
-    engine = create_async_engine(url, pool_pre_ping=True)
+    connect_args = (
+        {"timeout": _CONNECT_TIMEOUT_SECONDS} if url.get_backend_name() == "postgresql" else {}
+    )
+    engine = create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_wal)
     return engine
@@ -54,6 +67,29 @@ async def upgrade_schema(engine: AsyncEngine) -> None:
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
             )
         await connection.run_sync(upgrade)
+
+
+async def migrate_until_done(engine: AsyncEngine, max_retry_seconds: float) -> None:
+    """`upgrade_schema`, retried with backoff until it succeeds. Any failure is retried, not
+    only a refused connection: a server that is up before its database exists (or a
+    replica's migration lock timing out) must not end analytics for the process's life."""
+    delay = _FIRST_MIGRATION_RETRY_SECONDS
+    while True:
+        try:
+            await upgrade_schema(engine)
+        except Exception as error:
+            DATABASE_UP.set(0)
+            log.warning(
+                "analytics database unreachable; serving without it, migrating when it answers",
+                error=str(error).splitlines()[0] if str(error) else repr(error),
+                retry_seconds=delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_retry_seconds)
+            continue
+        DATABASE_UP.set(1)
+        log.info("analytics schema up to date")
+        return
 
 
 class EventStore:

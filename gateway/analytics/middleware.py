@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.analytics.recorder import UsageRecorder
 from paneas.gateway.exchange import ExchangeMeter
+from paneas.gateway.telemetry import method_label
 from paneas.gateway.usage import Usage
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
@@ -56,7 +57,8 @@ class AnalyticsMiddleware:
                 UsageEvent(
                     occurred_at=occurred_at,
                     route=self._route_template(scope),
-                    method=scope["method"],
+                    # The column holds 16 characters; a made-up method would fail its batch.
+                    method=method_label(scope["method"]),
                     rpc=usage.rpc or None,
                     model=usage.model or None,
                     status=exchange.status,

@@ -1,8 +1,10 @@
 """Usage summaries over a time window, grouped by route, model and/or UTC day.
 
-Counts and totals are summed in SQL. Latency percentiles are computed here, from the
-latencies of the window, the same way on SQLite (which has no percentile function) and
-PostgreSQL, interpolating linearly as PostgreSQL's `percentile_cont` does.
+Everything is computed in the database; no latency list is ever loaded into the gateway
+(a wide window would hold millions, sorted on the event loop). Latency percentiles:
+PostgreSQL's `percentile_cont`; SQLite has no percentile function, so each group's rows are
+ranked there (window functions) and only the two rows around each percentile come back, to be
+interpolated linearly here as `percentile_cont` does.
 """
 
 from collections import defaultdict
@@ -10,8 +12,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from paneas.gateway.analytics.models import usage_events
 
@@ -36,23 +38,105 @@ def _group_column(key: GroupKey) -> ColumnElement:
     return usage_events.c[key].label(key)
 
 
+PERCENTILES = {"p50": 0.5, "p95": 0.95}
+Percentiles = dict[str, float | None]
+
+
 def percentile(ordered: Sequence[float], fraction: float) -> float | None:
     """The `fraction` percentile of ascending values, interpolated like percentile_cont."""
     if not ordered:
         return None
-    position = fraction * (len(ordered) - 1)
+    return _interpolated(
+        {index: value for index, value in enumerate(ordered)}, len(ordered), fraction
+    )
+
+
+def _interpolated(at: dict[int, float], count: int, fraction: float) -> float | None:
+    """percentile_cont from the values at the positions around it (0-based, ascending)."""
+    if not count:
+        return None
+    position = fraction * (count - 1)
     below = int(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+    above = min(below + 1, count - 1)
+    return at[below] + (at[above] - at[below]) * (position - below)
 
 
-def _summary(count: int, errors: int, totals: dict[str, float], latencies: list[float]) -> dict:
-    latencies.sort()
+async def _percentiles_postgresql(
+    connection: AsyncConnection, keys: list[ColumnElement], in_window: ColumnElement
+) -> dict[tuple, Percentiles]:
+    latency = usage_events.c.latency_ms
+    query = (
+        select(
+            *keys,
+            *(
+                func.percentile_cont(fraction).within_group(latency).label(name)
+                for name, fraction in PERCENTILES.items()
+            ),
+        )
+        .where(in_window)
+        .group_by(*keys)
+    )
+    rows = (await connection.execute(query)).all()
+    width = len(keys)
+    return {
+        tuple(row[:width]): {
+            name: None if value is None else float(value)
+            for name, value in zip(PERCENTILES, row[width:], strict=True)
+        }
+        for row in rows
+    }
+
+
+async def _percentiles_ranked(
+    connection: AsyncConnection, keys: list[ColumnElement], in_window: ColumnElement
+) -> dict[tuple, Percentiles]:
+    latency = usage_events.c.latency_ms
+    partition = keys or None
+    ranked = (
+        select(
+            *keys,
+            latency.label("latency"),
+            (func.row_number().over(partition_by=partition, order_by=latency) - 1).label(
+                "position"
+            ),
+            func.count().over(partition_by=partition).label("n"),
+        )
+        .where(in_window)
+        .subquery()
+    )
+    # One row either side of each percentile's position is enough to interpolate; a third,
+    # below, leaves room for the database's and Python's float rounding to differ.
+    near = [
+        and_(
+            ranked.c.position >= cast(fraction * (ranked.c.n - 1), Integer) - 1,
+            ranked.c.position <= cast(fraction * (ranked.c.n - 1), Integer) + 1,
+        )
+        for fraction in PERCENTILES.values()
+    ]
+    names = [key.name for key in keys]
+    query = select(
+        *(ranked.c[name] for name in names), ranked.c.position, ranked.c.n, ranked.c.latency
+    ).where(or_(*near))
+    values: dict[tuple, dict[int, float]] = defaultdict(dict)
+    counts: dict[tuple, int] = {}
+    for *group, position, count, value in (await connection.execute(query)).all():
+        values[tuple(group)][position] = value
+        counts[tuple(group)] = count
+    return {
+        group: {
+            name: _interpolated(values[group], counts[group], fraction)
+            for name, fraction in PERCENTILES.items()
+        }
+        for group in counts
+    }
+
+
+def _summary(count: int, errors: int, totals: dict[str, float], latency: Percentiles) -> dict:
     return {
         "count": count,
         "error_count": errors,
         "error_rate": errors / count if count else 0.0,
-        "latency_ms": {"p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95)},
+        "latency_ms": latency,
         "totals": totals,
     }
 
@@ -88,14 +172,17 @@ async def usage_summary(
         .group_by(*keys)
         .order_by(*keys)
     )
-    latencies_query = select(*keys, usage_events.c.latency_ms).where(in_window)
     async with engine.connect() as connection:
         groups = (await connection.execute(aggregates)).mappings().all()
-        latency_rows = (await connection.execute(latencies_query)).all()
+        percentiles = (
+            _percentiles_postgresql
+            if connection.dialect.name == "postgresql"
+            else _percentiles_ranked
+        )
+        by_group = await percentiles(connection, keys, in_window)
+        overall_latency = (await percentiles(connection, [], in_window)).get(())
 
-    latencies: dict[tuple, list[float]] = defaultdict(list)
-    for *group, latency in latency_rows:
-        latencies[tuple(group)].append(latency)
+    no_latency: Percentiles = dict.fromkeys(PERCENTILES)
     summaries = []
     for row in groups:
         group = tuple(row[key] for key in group_by)
@@ -103,7 +190,9 @@ async def usage_summary(
         summaries.append(
             {
                 **{key: _json_value(value) for key, value in zip(group_by, group, strict=True)},
-                **_summary(row["count"], row["error_count"], totals, latencies[group]),
+                **_summary(
+                    row["count"], row["error_count"], totals, by_group.get(group, no_latency)
+                ),
             }
         )
     overall_totals = {name: sum(group["totals"][name] for group in summaries) for name in _TOTALS}
@@ -111,6 +200,6 @@ async def usage_summary(
         sum(row["count"] for row in groups),
         sum(row["error_count"] for row in groups),
         overall_totals,
-        [latency for group in latencies.values() for latency in group],
+        overall_latency or no_latency,
     )
     return {"groups": summaries, "overall": overall}

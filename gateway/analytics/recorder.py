@@ -6,10 +6,10 @@ a full one makes events drop (counted), and neither ever makes a request wait.
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from paneas.gateway.analytics.models import UsageEvent
@@ -25,6 +25,11 @@ DROPPED = Counter(
     "paneas_gateway_analytics_dropped_total",
     "Usage events lost: queue full, refused by the database, or unwritten at shutdown.",
     ["reason"],
+)
+DATABASE_UP = Gauge(
+    "paneas_gateway_analytics_database_up",
+    "1 while the analytics database takes writes, 0 while it is unreachable (events then "
+    "queue, and are dropped once the queue is full).",
 )
 # Pause before retrying a failed write, doubling up to the cap, seconds.
 _FIRST_RETRY_DELAY = 0.5
@@ -51,8 +56,12 @@ class UsageRecorder:
         except asyncio.QueueFull:
             DROPPED.labels("queue_full").inc()
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_until_closed(), name="analytics-writer")
+    def start(self, until_ready: Coroutine[object, object, None] | None = None) -> None:
+        """Starts the writer; with `until_ready` (the migrations), it first awaits that, while
+        events queue."""
+        self._writer = asyncio.create_task(
+            self._write_until_closed(until_ready), name="analytics-writer"
+        )
 
     async def stop(self, within_seconds: float) -> None:
         """Writes what is queued, giving up (and counting the loss) after `within_seconds`."""
@@ -69,7 +78,11 @@ class UsageRecorder:
             DROPPED.labels("shutdown").inc(lost)
             log.warning("analytics events not written before shutdown", lost=lost)
 
-    async def _write_until_closed(self) -> None:
+    async def _write_until_closed(
+        self, until_ready: Coroutine[object, object, None] | None
+    ) -> None:
+        if until_ready is not None:
+            await until_ready
         while True:
             batch = self._take_batch()
             if batch:
@@ -94,8 +107,10 @@ class UsageRecorder:
         while True:
             try:
                 await self._sink(batch)
+                DATABASE_UP.set(1)
                 break
             except TRANSIENT_ERRORS:
+                DATABASE_UP.set(0)
                 log.warning("analytics write failed; retrying", events=len(batch), delay=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_RETRY_DELAY)

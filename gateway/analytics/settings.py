@@ -30,6 +30,10 @@ class AnalyticsSettings(BaseSettings):
     flush_interval_seconds: PositiveFloat = 0.5
     # How long shutdown waits for queued events to be written, seconds.
     shutdown_timeout_seconds: PositiveFloat = 5.0
+    # Longest pause between migration attempts while the database is down at start, seconds.
+    migration_retry_seconds: PositiveFloat = 10.0
+    # Widest window GET /api/v1/analytics summarises; wider ones get 400, days.
+    max_window_days: PositiveInt = 31
 
     def async_url(self) -> URL:
         return async_database_url(self.database_url)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from paneas.gateway.analytics.queries import GROUP_KEYS, GroupKey, usage_summary
@@ -43,9 +44,22 @@ async def analytics(
     window_start = _naive_utc(start) if start else window_end - DEFAULT_WINDOW
     if window_start >= window_end:
         raise HTTPException(400, "start must be before end")
-    summary = await usage_summary(
-        request.app.state.analytics.engine, window_start, window_end, keys
-    )
+    analytics = request.app.state.analytics
+    if window_end - window_start > analytics.max_window:
+        raise HTTPException(
+            400,
+            f"the window from start to end is wider than {analytics.max_window.days} days "
+            "(ANALYTICS_MAX_WINDOW_DAYS); ask for a narrower one",
+        )
+    try:
+        summary = await usage_summary(analytics.engine, window_start, window_end, keys)
+    except (DBAPIError, OSError) as error:
+        raise HTTPException(
+            503,
+            "the analytics database is unreachable; requests are still served and their "
+            f"usage is queued for it ({type(error).__name__})",
+            {"Retry-After": "5"},
+        ) from None
     return {
         "start": window_start.isoformat() + "Z",
         "end": window_end.isoformat() + "Z",

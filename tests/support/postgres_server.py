@@ -26,12 +26,14 @@ def _as_postgres() -> dict[str, str]:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
+        """`port`: a port chosen beforehand, e.g. one a client was already told (to test a
+        database that comes up late)."""
         self.folder = Path(tempfile.mkdtemp(prefix="paneas-postgres-"))
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         self.data = self.folder / "data"
-        self.port = free_port()
+        self.port = port or free_port()
         subprocess.run(
             [str(BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"],
             check=True,
