@@ -42,6 +42,17 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+# Label values must come from a closed set: a label per raw method would let any client
+# grow /metrics without bound with made-up method names (uvicorn accepts any token).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    """The request method, or `other` for anything outside the standard ones."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's path template (bounded label values), set by the router."""
     route = scope.get("route")
@@ -70,7 +81,7 @@ class RequestTelemetryMiddleware:
             HTTP_IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            method = scope["method"]
+            method = method_label(scope["method"])
             HTTP_REQUESTS.labels(route, method, str(exchange.status)).inc()
             HTTP_SECONDS.labels(route, method).observe(elapsed)
             if scope["path"] not in _QUIET_PATHS:
