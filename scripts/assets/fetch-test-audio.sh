@@ -64,5 +64,46 @@ PY
   install_clip "$WORK/beckett.wav" beckett.wav
 }
 
+# PocketSphinx's own test recordings, with their transcripts: five sentences of a LibriVox
+# reading of Sense and Sensibility (one reader) and five spoken card names (another voice).
+# They ship in the sdist only; pip would build the package to download it, so the tarball is
+# fetched from the same simple index pip uses.
+POCKETSPHINX_FILES=(
+  librivox/sense_and_sensibility_01_austen_64kb-0870.wav
+  librivox/sense_and_sensibility_01_austen_64kb-0880.wav
+  librivox/sense_and_sensibility_01_austen_64kb-0890.wav
+  librivox/sense_and_sensibility_01_austen_64kb-0920.wav
+  librivox/sense_and_sensibility_01_austen_64kb-0930.wav
+  librivox/transcription
+  cards/001.wav cards/002.wav cards/003.wav cards/004.wav cards/005.wav
+  cards/cards.transcription
+)
+
+# librivox/transcription -> pocketsphinx-librivox-transcription (the name in $SUMS).
+pocketsphinx_name() { local flat=${1//\//-}; echo "pocketsphinx-$flat"; }
+
+fetch_pocketsphinx() {
+  local version=5.1.1 index=${PIP_INDEX_URL:-https://pypi.org/simple/}
+  python3 - "${index%/}/pocketsphinx/" "pocketsphinx-$version.tar.gz" "$WORK" <<'PY'
+import re, sys, urllib.request
+from urllib.parse import urljoin
+page, name, work = sys.argv[1:]
+html = urllib.request.urlopen(page).read().decode()
+(link,) = {urljoin(page, h.split("#")[0]) for h in re.findall(r'href="([^"]+)"', html) if h.split("#")[0].endswith("/" + name)}
+urllib.request.urlretrieve(link, f"{work}/{name}")
+PY
+  local file
+  for file in "${POCKETSPHINX_FILES[@]}"; do
+    tar -xzf "$WORK/pocketsphinx-$version.tar.gz" -C "$WORK" "pocketsphinx-$version/test/data/$file"
+    install_clip "$WORK/pocketsphinx-$version/test/data/$file" "$(pocketsphinx_name "$file")"
+  done
+}
+
 matches "$DEST/jfk.wav" jfk.wav || fetch_jfk
 matches "$DEST/beckett.wav" beckett.wav || fetch_beckett
+for file in "${POCKETSPHINX_FILES[@]}"; do
+  if ! matches "$DEST/$(pocketsphinx_name "$file")" "$(pocketsphinx_name "$file")"; then
+    fetch_pocketsphinx
+    break
+  fi
+done
