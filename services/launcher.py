@@ -56,6 +56,11 @@ LOG_TAIL_LINES = 30
 OUTPUT_LINE_LIMIT = 1 << 20
 # "1" (or true/yes/on): any component that dies stops the whole stack.
 STRICT_ENV = "PANEAS_STRICT"
+# Shutdown order (`Component.stop_stage`): the gateway first (it stops taking new work and
+# finishes its open calls and utterances, which still need everything behind it), then ASR
+# (its live streams' closing summaries still ask the LLM), then the other services, and the
+# directory and Envoy last, since they relay every call the others are finishing.
+STOP_GATEWAY, STOP_ASR, STOP_SERVICES, STOP_INGRESS = range(4)
 
 
 @dataclass
@@ -72,6 +77,8 @@ class Component:
     argv: list[str] | None = None
     # Without it nothing is reachable (Envoy, the gateway): its death stops the stack.
     essential: bool = False
+    # When it is stopped, lowest first (see `Stack.stop`).
+    stop_stage: int = 2
     process: asyncio.subprocess.Process | None = None
     # The last lines of its output, shown when it dies; the task relaying that output.
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
@@ -179,6 +186,7 @@ def asr_components(asr: AsrSettings) -> list[Component]:
                     "ASR_DEVICE_INDEX": str(device_index),
                     "ASR_INSTANCE": f"asr-{index}",
                 },
+                stop_stage=STOP_ASR,
             )
         )
     return components
@@ -195,6 +203,7 @@ def directory_component(directory: DirectorySettings, envoy: EnvoySettings) -> C
         grpc_health_probe(_connect_host(directory.host), directory.port, DIRECTORY_HEALTH_SERVICE),
         ["health and reflection of every service through envoy"],
         env={"DIRECTORY_ENVOY_ADMIN": admin},
+        stop_stage=STOP_INGRESS,
     )
 
 
@@ -236,6 +245,7 @@ def envoy_component(
         argv=envoy_command(config),
         essential=True,
         routes_to=envoy_routing_probe(admin),
+        stop_stage=STOP_INGRESS,
     )
 
 
@@ -289,6 +299,7 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
             http_health_probe(f"{gateway_url}/metrics"),
             [f"API docs {gateway_url}/docs"],
             essential=True,
+            stop_stage=STOP_GATEWAY,
         ),
     ]
 
@@ -422,16 +433,22 @@ class Stack:
         return False
 
     async def stop(self) -> None:
-        running = [
-            c for c in reversed(self.components) if c.process and c.process.returncode is None
-        ]
-        for component in running:
-            component.process.send_signal(signal.SIGTERM)
-        for component in running:
-            if not await _exited(component.process, STOP_TIMEOUT_SECONDS):
-                print(f"paneas: {component.name} did not stop in time; killing it")
-                component.process.kill()
-                await _exited(component.process, STOP_TIMEOUT_SECONDS)
+        """SIGTERM stage by stage (`stop_stage`): each stage drains while everything it
+        relies on still runs, and the next starts once it has exited (or was killed after
+        STOP_TIMEOUT_SECONDS)."""
+        for stage in sorted({c.stop_stage for c in self.components}):
+            running = [
+                c
+                for c in self.components
+                if c.stop_stage == stage and c.process and c.process.returncode is None
+            ]
+            for component in running:
+                component.process.send_signal(signal.SIGTERM)
+            for component in running:
+                if not await _exited(component.process, STOP_TIMEOUT_SECONDS):
+                    print(f"paneas: {component.name} did not stop in time; killing it")
+                    component.process.kill()
+                    await _exited(component.process, STOP_TIMEOUT_SECONDS)
         # Whatever they wrote while stopping is out; a grandchild holding a pipe is not waited for.
         relays = [c.relay for c in self.components if c.relay is not None]
         if relays:
@@ -470,9 +487,14 @@ def print_banner(components: list[Component], token: str, generated: bool) -> No
         elif component.process is not None:
             details = f"   [pid {component.process.pid}]{details}"
         print(f"  {component.name:<9} {component.endpoint}{details}")
-    origin = "generated for this run, shown once" if generated else "first of API_TOKENS"
-    print(f"  token     {token}   ({origin})")
-    print("Send it as 'Authorization: Bearer <token>'. Press Ctrl-C to stop.\n", flush=True)
+    # A configured token is never printed (terminals and CI logs are kept and shared); a
+    # generated one must be, once, or nobody could use the stack.
+    if generated:
+        print(f"  token     {token}   (generated for this run, shown once)")
+        print("Send it as 'Authorization: Bearer <token>'. Press Ctrl-C to stop.\n", flush=True)
+    else:
+        print("  token     from API_TOKENS (not shown)")
+        print("Send one as 'Authorization: Bearer <token>'. Press Ctrl-C to stop.\n", flush=True)
 
 
 def strict_from(env: dict[str, str]) -> bool:

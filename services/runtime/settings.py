@@ -20,11 +20,47 @@ def _split_commas(value: object) -> object:
 # Marks a list field as comma-separated in the environment instead of JSON.
 CommaSeparated = (NoDecode, BeforeValidator(_split_commas))
 
+# Shortest token or secret accepted: 16 characters (`openssl rand -hex 24` gives 48).
+MIN_SECRET_CHARS = 16
+# Words of the placeholders in deploy/compose/.env.example and deploy/k8s/secret.example.yaml
+# and their usual variants: a value containing one was copied, not generated.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "placeholder")
+
+
+class InsecureSecret(SystemExit):
+    """A placeholder or too-short secret in the configuration. Ends the process with its
+    message alone (no traceback, and never the secret itself: a pydantic validation error
+    would print the input value)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"refusing to start: {problem}")
+
+
+def secret_problem(name: str, value: str) -> str | None:
+    """Why `value` must not be used as the secret `name` (a placeholder, too short), or None.
+
+    Shared by every component that reads a secret (the services' and the gateway's tokens,
+    the gateway's ticket secret), so they refuse the same values with the same words."""
+    lowered = value.lower()
+    if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+        return (
+            f"{name} holds a placeholder ({value[:4]}...) copied from an example file; "
+            "generate a real one, e.g. `openssl rand -hex 24`"
+        )
+    if len(value) < MIN_SECRET_CHARS:
+        return (
+            f"{name} holds a value of {len(value)} characters; use at least "
+            f"{MIN_SECRET_CHARS}, e.g. `openssl rand -hex 24`"
+        )
+    return None
+
 
 class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    # Bearer tokens accepted on every API (REST, WebSocket, gRPC).
+    # Bearer tokens accepted on every API (REST, WebSocket, gRPC); each at least 16
+    # characters and none a placeholder from the example files, or the process refuses to
+    # start. Empty: one is generated per process (the launcher generates one for the stack).
     api_tokens: Annotated[list[str], *CommaSeparated] = []
     # Let grpcurl and other reflection clients in without a token.
     auth_exempt_reflection: bool = False
@@ -34,6 +70,12 @@ class RuntimeSettings(BaseSettings):
     log_format: str = "json"
     # Standard OpenTelemetry variable; traces are exported over OTLP/gRPC when it is set.
     otel_exporter_otlp_endpoint: str = ""
+
+    def model_post_init(self, context: object) -> None:
+        tokens = self.api_tokens
+        for index, token in enumerate(tokens, 1):
+            if problem := secret_problem(f"API_TOKENS (token {index} of {len(tokens)})", token):
+                raise InsecureSecret(problem)
 
 
 class ServerSettings(BaseSettings):
