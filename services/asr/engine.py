@@ -1,7 +1,8 @@
 """faster-whisper behind the one interface the servicer and streams use.
 
-Files go through `BatchedInferencePipeline` (VAD chunks decoded in batches); live
-utterances, already cut by the stream's own VAD, go through `WhisperModel.transcribe`.
+Files go through `BatchedInferencePipeline` (clips cut at pauses, decoded in batches, each
+resumed where Whisper stopped early: batch.py); live utterances, already cut by the stream's
+own VAD, go through `WhisperModel.transcribe`.
 
 Whisper's decoder holds 448 token positions per 30 s window, shared by the prompt (hotwords,
 the initial prompt or the previous window's text, and the start-of-transcript tokens) and
@@ -17,16 +18,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import structlog
-from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper import WhisperModel
 from faster_whisper.transcribe import Segment, TranscriptionInfo
 
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import assets, metrics
 from paneas.services.asr.audio import SAMPLE_RATE
+from paneas.services.asr.batch import ResumingBatchDecoder
 from paneas.services.asr.errors import InvalidRequest, NotReady, UnknownModel
 from paneas.services.asr.settings import AsrSettings
 
@@ -105,6 +107,13 @@ class _WhisperModel(WhisperModel):
             raise _WindowLimitReached
         if windows_left is not None:
             self._live.windows_left = windows_left - 1
+        if getattr(self._live, "encoder_frames", None) is not None:
+            # Live: retry hotter on repetition only, not on a low average log-probability.
+            # Over the handful of tokens of a short, quiet utterance ("Ever failed.") that
+            # average is under -1 whatever the text, and the five retries cost 3-6x the
+            # decode to return the same words, or sampled stray ones. The window loop still
+            # reads the threshold to tell silence (`no_speech_prob`) from speech.
+            options = replace(options, log_prob_threshold=None)
         return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
 
     def get_prompt(
@@ -176,7 +185,6 @@ class WhisperEngine:
         self._settings = settings
         self.model_name = settings.model
         self.model: _WhisperModel | None = None
-        self._pipeline: BatchedInferencePipeline | None = None
         self._languages: frozenset[str] = frozenset()
         self._source = ""
 
@@ -192,7 +200,6 @@ class WhisperEngine:
             cpu_threads=settings.cpu_threads or os.cpu_count() or 1,
             num_workers=settings.workers,
         )
-        self._pipeline = BatchedInferencePipeline(self.model)
         self._languages = frozenset(self.model.supported_languages)
         if settings.warmup:
             self._warm_up()
@@ -296,16 +303,18 @@ class WhisperEngine:
             beam_size=options.beam_size,
         )
         if options.vad_filter or duration < 30:
-            # With timestamp tokens Whisper decodes a full 30 s chunk to its end; without
-            # them (the pipeline's default) it can stop early and drop whole sentences.
-            segments, info = self._pipeline.transcribe(
+            # Batched clips cut at pauses; a clip whose text ends (or starts) well before the
+            # speech in it is decoded again from there (batch.py says why the pipeline alone
+            # drops sentences).
+            language = common.pop("language")
+            decoder = ResumingBatchDecoder(
+                self.model,
                 audio,
-                without_timestamps=False,
                 vad_filter=options.vad_filter,
-                temperature=options.temperature,
                 batch_size=self._settings.batch_size,
-                **common,
+                options=dict(temperature=options.temperature, **common),
             )
+            segments, info = decoder.start(language)
         else:
             # Without VAD the batched pipeline has no way to cut long audio; the sequential
             # decoder seeks through it window by window instead.
