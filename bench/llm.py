@@ -302,9 +302,12 @@ def machine() -> str:
         pass
     import llama_cpp
 
+    # The build's own report of the kernels it holds (scripts/install-llama-cpp.sh: the
+    # portable AVX2 baseline), so a result says which build it measured.
+    build = llama_cpp.llama_print_system_info().decode().strip().rstrip(" |")
     return (
         f"{cpu}, {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}, llama-cpp-python {llama_cpp.__version__}, "
+        f"{platform.python_version()}, llama-cpp-python {llama_cpp.__version__} ({build}), "
         f"grpcio {grpc.__version__}"
     )
 
