@@ -145,7 +145,7 @@ async def main_async(args) -> None:
                 ports, {"ocr": ocr_port}, free_port(), free_port(), lb_policy=policy
             )
             target.upstreams.pop("llm"), target.upstreams.pop("tts")
-            envoy = EnvoyProcess(target, work / policy)
+            envoy = EnvoyProcess(target, work / policy, token)
             envoys.append(envoy)
             wait_until(envoy.ready, "envoy", envoy.process, 30)
             envoy.wait_healthy("asr", set(ports))

@@ -37,6 +37,8 @@ from typing import Any, Literal
 
 import yaml
 
+from paneas.services.envoy.auth import lua_filter
+
 LbPolicy = Literal["MAGLEV", "RING_HASH"]
 SERVICE_HEADER = "x-paneas-service"
 SESSION_HEADER = "x-session-id"
@@ -52,6 +54,12 @@ DIRECTORY_PORT = 50050
 # the directory's own readiness, not the mesh's ("" is SERVING only when every service is),
 # and the directory stays routable while some service is down.
 DIRECTORY_HEALTH_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
+# Envoy's admin (its mutating endpoints: /quitquitquit, /healthcheck/fail, /runtime_modify,
+# ...) listens on loopback in every target. What others need of it (Prometheus, probes) is
+# served read-only on a listener of its own: GET of exactly these paths, relayed to admin.
+STATS_PORT = 9902
+STATS_PATHS = ("/stats/prometheus", "/ready")
+ADMIN_CLUSTER = "envoy_admin"
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,9 @@ class Target:
     listen_port: int = 9000
     admin_address: str = "127.0.0.1"
     admin_port: int = 9901
+    # The read-only stats listener (`STATS_PATHS`); None: none (admin itself is loopback).
+    stats_address: str = "127.0.0.1"
+    stats_port: int | None = None
     # Upstream names resolved by DNS (compose service names, headless Services) or literal IPs.
     dns: bool = False
     lb_policy: LbPolicy = "MAGLEV"
@@ -126,6 +137,7 @@ def local_target(
     host: str = "127.0.0.1",
     tls: Tls | None = None,
     directory_port: int = DIRECTORY_PORT,
+    stats_port: int | None = None,
 ) -> Target:
     """The embedded stack: every process on `host`, ASR instances on `asr_ports`."""
     ports = {service.name: service.port for service in SERVICES} | (ports or {})
@@ -141,6 +153,8 @@ def local_target(
         lb_policy=lb_policy,
         tls=tls,
         directory=(host, directory_port),
+        stats_address=host,
+        stats_port=stats_port,
     )
 
 
@@ -153,7 +167,11 @@ def compose_target(asr_instances: int = 4) -> Target:
         "compose",
         upstreams,
         listen_address="0.0.0.0",
-        admin_address="0.0.0.0",
+        # Its directory reads admin from the same network namespace; Prometheus scrapes the
+        # stats listener.
+        admin_address="127.0.0.1",
+        stats_address="0.0.0.0",
+        stats_port=STATS_PORT,
         dns=True,
         health_interval_seconds=2.0,
     )
@@ -166,7 +184,11 @@ def k8s_target(namespace: str = "paneas") -> Target:
         "k8s",
         upstreams,
         listen_address="0.0.0.0",
-        admin_address="0.0.0.0",
+        # Its directory reads admin from the same network namespace; Prometheus scrapes the
+        # stats listener.
+        admin_address="127.0.0.1",
+        stats_address="0.0.0.0",
+        stats_port=STATS_PORT,
         dns=True,
         health_interval_seconds=2.0,
     )
@@ -354,12 +376,15 @@ def _listener(target: Target) -> dict:
             "virtual_hosts": [{"name": "paneas", "domains": ["*"], "routes": _routes(target)}],
         },
         "http_filters": [
+            # The token, checked on the headers: an unauthenticated call is refused before
+            # its body is read (services/envoy/auth.py).
+            lua_filter(),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
                 },
-            }
+            },
         ],
     }
     chain: dict[str, Any] = {
@@ -388,6 +413,76 @@ def _listener(target: Target) -> dict:
         "name": "grpc_ingress",
         "address": _address(target.listen_address, target.listen_port),
         "filter_chains": [chain],
+    }
+
+
+def _stats_listener(target: Target) -> dict:
+    """GET /stats/prometheus and /ready, relayed to the loopback admin; nothing else."""
+    only_get = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    routes: list[dict] = [
+        {"match": {"path": path, "headers": only_get}, "route": {"cluster": ADMIN_CLUSTER}}
+        for path in STATS_PATHS
+    ]
+    routes.append(
+        {
+            "match": {"prefix": "/"},
+            "direct_response": {
+                "status": 404,
+                "body": {
+                    "inline_string": f"only GET {' and '.join(STATS_PATHS)} here; Envoy's "
+                    "admin listens on loopback\n"
+                },
+            },
+        }
+    )
+    manager = {
+        "@type": "type.googleapis.com/"
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "stats",
+        "codec_type": "AUTO",
+        "request_headers_timeout": "10s",
+        "route_config": {
+            "name": "stats",
+            "virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            }
+        ],
+    }
+    assert target.stats_port is not None
+    return {
+        "name": "stats",
+        "address": _address(target.stats_address, target.stats_port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _admin_cluster(target: Target) -> dict:
+    host = "127.0.0.1" if target.admin_address in ("0.0.0.0", "::", "") else target.admin_address
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _address(host, target.admin_port)}}]}
+            ],
+        },
     }
 
 
@@ -497,14 +592,16 @@ def _directory_cluster(target: Target) -> dict:
 def render(target: Target) -> dict:
     """Envoy's bootstrap for `target`, as a dict ready for YAML."""
     services = [SERVICES_BY_NAME[name] for name in target.upstreams]
+    stats = target.stats_port is not None
     return {
         "node": {"id": f"paneas-{target.name}", "cluster": "paneas"},
         "admin": {"address": _address(target.admin_address, target.admin_port)},
         "static_resources": {
-            "listeners": [_listener(target)],
+            "listeners": [_listener(target), *([_stats_listener(target)] if stats else [])],
             "clusters": [
                 *(_cluster(service, target) for service in services),
                 _directory_cluster(target),
+                *([_admin_cluster(target)] if stats else []),
             ],
         },
         **target.extra,

@@ -144,3 +144,43 @@ def test_reference_box_runs_one_asr_pod_per_gpu():
         if w["kind"] in ("Deployment", "StatefulSet")
         for c in pod_spec(w)["containers"]
     )
+
+
+def _selects(policy: dict, labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def test_network_policies_deny_by_default_and_keep_services_behind_envoy(objects):
+    policies = by_kind(objects, "NetworkPolicy")
+    assert policies["default-deny-ingress"]["spec"]["podSelector"] == {}
+    workloads = by_kind(objects, "Deployment") | by_kind(objects, "StatefulSet")
+    for name, workload in workloads.items():
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        allowing = [p for n, p in policies.items() if n != "default-deny-ingress"]
+        assert any(_selects(p, labels) for p in allowing), f"nothing may reach {name}"
+    grpc = policies["grpc-services"]["spec"]["ingress"]
+    grpc_ports = {p["port"] for p in grpc[0]["ports"]}
+    assert grpc_ports == set(SERVICES.values())
+    envoy_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "envoy"}}}
+    assert grpc[0]["from"] == [envoy_pods]
+    for store in ("redis", "postgres"):
+        (rule,) = policies[store]["spec"]["ingress"]
+        gateway_pods = rule["from"][0]["podSelector"]["matchLabels"]
+        assert gateway_pods == {"app.kubernetes.io/name": "gateway"}
+
+
+def test_envoy_admin_is_not_exposed_and_envoy_checks_tokens(objects):
+    envoy = by_kind(objects, "Deployment")["envoy"]
+    container = next(c for c in pod_spec(envoy)["containers"] if c["name"] == "envoy")
+    assert 9901 not in {p["containerPort"] for p in container["ports"]}
+    assert container["readinessProbe"]["httpGet"]["port"] == "stats"
+    assert any(e["name"] == "API_TOKENS" for e in container["env"])
+    services = by_kind(objects, "Service")
+    assert [p["port"] for p in services["envoy-pods"]["spec"]["ports"]] == [9902]

@@ -103,8 +103,9 @@ def mesh(api_token, ocr_service, llm_service, tts_service, tmp_path_factory) -> 
         listen_port=free_port(),
         admin_port=admin_port,
         directory_port=directory_port,
+        stats_port=free_port(),
     )
-    envoy = EnvoyProcess(target, log_dir)
+    envoy = EnvoyProcess(target, log_dir, api_token)
     try:
         wait_until(envoy.ready, "Envoy", envoy.process, 30)
         for name in ("asr", "ocr", "llm", "tts"):

@@ -28,10 +28,14 @@ def test_compose_and_k8s_match_the_deployments():
     compose = render(compose_target())
     listener = compose["static_resources"]["listeners"][0]["address"]["socket_address"]
     assert listener == {"address": "0.0.0.0", "port_value": 9000}
+    # Admin (POST /quitquitquit, ...) on loopback; the directory reads it from Envoy's network
+    # namespace, Prometheus scrapes the read-only stats listener.
     assert compose["admin"]["address"]["socket_address"] == {
-        "address": "0.0.0.0",
+        "address": "127.0.0.1",
         "port_value": 9901,
     }
+    stats = compose["static_resources"]["listeners"][1]["address"]["socket_address"]
+    assert stats == {"address": "0.0.0.0", "port_value": 9902}
     endpoints = {
         cluster["name"]: [
             (e["endpoint"]["address"]["socket_address"]["address"])
@@ -47,6 +51,7 @@ def test_compose_and_k8s_match_the_deployments():
         "tts": ["tts:50054"],
         # Beside Envoy: its container shares Envoy's network namespace.
         "directory": ["127.0.0.1:50050"],
+        "envoy_admin": ["127.0.0.1:9901"],
     }
     compose_file = yaml.safe_load((REPO / "deploy/compose/docker-compose.yml").read_text())
     assert {f"asr-{i}" for i in range(4)} <= set(compose_file["services"])
@@ -56,8 +61,8 @@ def test_compose_and_k8s_match_the_deployments():
 
     k8s = render(k8s_target())
     for cluster in k8s["static_resources"]["clusters"]:
-        if cluster["name"] == "directory":
-            assert cluster["type"] == "STATIC"  # a container in the Envoy pod
+        if cluster["name"] in ("directory", "envoy_admin"):
+            assert cluster["type"] == "STATIC"  # in the Envoy pod
             continue
         assert cluster["type"] == "STRICT_DNS"
         (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]

@@ -1,5 +1,6 @@
 """A real Prometheus (Debian `prometheus`) scrapes every target of the running mesh: Envoy's
-admin /stats/prometheus and each service's metrics port, with `up == 1` for each."""
+read-only stats listener (/stats/prometheus, as in compose and Kubernetes) and each
+service's metrics port, with `up == 1` for each."""
 
 import json
 import subprocess
@@ -14,12 +15,11 @@ from tests.support.processes import free_port, http_ok, wait_until
 
 
 def scrape_config(mesh) -> dict:
-    admin = urlsplit(mesh.envoy.admin)
     jobs = [
         {
             "job_name": "envoy",
             "metrics_path": "/stats/prometheus",
-            "static_configs": [{"targets": [admin.netloc]}],
+            "static_configs": [{"targets": [f"127.0.0.1:{mesh.envoy.target.stats_port}"]}],
         },
         {
             "job_name": "asr",

@@ -11,7 +11,7 @@ from paneas.services.envoy.process import command
 
 
 class EnvoyProcess:
-    def __init__(self, target: Target, workdir: Path) -> None:
+    def __init__(self, target: Target, workdir: Path, api_token: str) -> None:
         self.target = target
         self.config_path = workdir / "envoy.yaml"
         self.config_path.write_text(render_yaml(target))
@@ -23,7 +23,8 @@ class EnvoyProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=os.environ.copy(),
+            # Its Lua filter checks tokens against API_TOKENS from its environment.
+            env={**os.environ, "API_TOKENS": api_token},
         )
         self.address = f"{target.listen_address}:{target.listen_port}"
         self.admin = f"http://{target.admin_address}:{target.admin_port}"
