@@ -27,6 +27,11 @@ The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`):
   `ocr`, `tts`) they go to one instance of the named service, as a per-instance probe; an
   unknown value is answered with INVALID_ARGUMENT listing the known ones.
 
+Every call but health (and reflection with `AUTH_EXEMPT_REFLECTION`) needs a bearer token
+from `API_TOKENS` in Envoy's environment, checked on the headers by a Lua filter before any
+body is read (`auth.py`). Admin listens on loopback in every target; compose and Kubernetes
+add a read-only stats listener (:9902: GET /stats/prometheus and /ready, relayed to admin).
+
 The directory lives beside each Envoy: the launcher's process on loopback, a container
 sharing Envoy's network namespace in compose (`network_mode: service:envoy`) and in the
 Envoy pod in Kubernetes, so it answers from its own Envoy's admin, at 127.0.0.1.

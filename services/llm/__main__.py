@@ -48,7 +48,7 @@ async def load(engines: dict[str, ChatEngine], warmup: bool) -> None:
 
 async def serve(settings: LlmSettings) -> None:
     engines = configured_engines(settings)
-    router = ModelRouter(settings.models, engines, settings.router)
+    router = ModelRouter(settings.models, engines, settings.router, settings.allow_external)
     registration = ServiceRegistration(
         SERVICE_NAME,
         llm_pb2_grpc.add_LlmServiceServicer_to_server,

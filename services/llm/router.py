@@ -5,6 +5,11 @@ counted with each candidate's own tokenizer: under `fast_below_tokens` the fast 
 `balanced_below_tokens` the balanced one, else the external one. A tier with no model served
 is passed over for the next larger one. Prompts over `max_context_tokens`, or over every
 window the request could move to, are refused before any engine runs.
+
+Data residency: a model on a remote engine (`engine.remote`: OpenAI, any endpoint reached
+over HTTP) is only ever chosen by the router, as a tier of `auto`, a fallback or a context
+window fallback, when `LLM_ALLOW_EXTERNAL` is true. Naming it explicitly always works (when
+it is configured): the caller chose to send the prompt there.
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +30,10 @@ class ServedModel:
     tier: str
     owned_by: str
 
+    @property
+    def external(self) -> bool:
+        return bool(getattr(self.engine, "remote", False))
+
 
 @dataclass
 class RoutePlan:
@@ -39,9 +48,15 @@ class RoutePlan:
 
 class ModelRouter:
     def __init__(
-        self, models: list[ModelEntry], engines: dict[str, ChatEngine], spec: RouterSpec
+        self,
+        models: list[ModelEntry],
+        engines: dict[str, ChatEngine],
+        spec: RouterSpec,
+        allow_external: bool = False,
     ) -> None:
         self.spec = spec
+        # Whether the router itself may send a prompt to a remote engine (LLM_ALLOW_EXTERNAL).
+        self.allow_external = allow_external
         self.models: dict[str, ServedModel] = {}
         for entry in models:
             if entry.engine in engines:  # models of skipped engines are not served
@@ -50,7 +65,14 @@ class ModelRouter:
                 )
 
     def tier_model(self, tier: str) -> ServedModel | None:
-        return next((m for m in self.models.values() if m.tier == tier), None)
+        """The model `auto` uses for `tier` (None when none, or only an external one that
+        the router may not choose)."""
+        return next(
+            (m for m in self.models.values() if m.tier == tier and self._may_choose(m)), None
+        )
+
+    def _may_choose(self, model: ServedModel | None) -> bool:
+        return model is not None and (self.allow_external or not model.external)
 
     async def plan(self, requested: str, params: ChatParams) -> RoutePlan:
         name = requested or self.spec.default_model
@@ -74,7 +96,7 @@ class ModelRouter:
         candidates = [primary]
         for fallback_name in self.spec.fallbacks.get(primary.name, []):
             fallback = self.models.get(fallback_name)
-            if fallback is None or fallback in candidates:
+            if not self._may_choose(fallback) or fallback in candidates:
                 continue
             if _fits(fallback, await self._count(fallback, params, counts), params):
                 candidates.append(fallback)
@@ -104,6 +126,13 @@ class ModelRouter:
         available = [(tier, self.tier_model(tier)) for tier in _TIER_ORDER]
         available = [(tier, model) for tier, model in available if model is not None]
         if not available:
+            if any(m.tier and m.external for m in self.models.values()):
+                raise UnknownModel(
+                    "only remote models have a tier here and LLM_ALLOW_EXTERNAL is false, so "
+                    "`auto` cannot route: name a model, or set LLM_ALLOW_EXTERNAL=true to let "
+                    "prompts leave this deployment",
+                    "model",
+                )
             raise UnknownModel("no tiered model is served, so `auto` cannot route", "model")
         limits = {"fast": self.spec.fast_below_tokens, "balanced": self.spec.balanced_below_tokens}
         for tier, model in available:
@@ -120,7 +149,9 @@ class ModelRouter:
     ) -> tuple[ServedModel, str]:
         for name in self.spec.context_window_fallbacks.get(primary.name, []):
             model = self.models.get(name)
-            if model is not None and _fits(model, await self._count(model, params, counts), params):
+            if self._may_choose(model) and _fits(
+                model, await self._count(model, params, counts), params
+            ):
                 return model, f"{reason},context_window_fallback:{primary.name}"
         tokens = counts[primary.engine_name]
         wanted = tokens + (params.max_tokens or 0)

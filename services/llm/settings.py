@@ -32,6 +32,11 @@ class LlmSettings(ServerSettings):
     retry_after_seconds: float = 1.0
     # Generate a few tokens at start so the first request pays no warm-up.
     warmup: bool = True
+    # The data-residency switch: whether the router may send prompts to remote engines
+    # (`kind: openai`: OpenAI or any endpoint over HTTP) on its own, as the `auto` tier, a
+    # fallback or a context-window fallback; live-call insights (model `auto`) included.
+    # False: prompts stay on local engines unless a request names a remote model itself.
+    allow_external: bool = False
 
     @classmethod
     def settings_customise_sources(

@@ -138,3 +138,17 @@ async def test_busy_engine_refuses_with_a_retry_hint(mesh, auth_metadata):
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert int(trailing(error)["retry-after-ms"]) > 0
     assert trailing(error)["x-paneas-error-code"] == "rate_limit_exceeded"
+
+
+async def test_auto_keeps_prompts_on_local_engines_without_llm_allow_external(mesh, auth_metadata):
+    # The mesh's balanced tier is the remote server; LLM_ALLOW_EXTERNAL is unset (false), so
+    # a prompt of the balanced tier's size stays on the local model ...
+    counted = await mesh.CountTokens(
+        llm_pb2.CountTokensRequest(model="auto", messages=[user("hello " * 2600)]),
+        metadata=auth_metadata,
+    )
+    assert counted.model == "local"
+    # ... and `auto` lists only the local tier.
+    models = await mesh.ListModels(llm_pb2.ListModelsRequest(), metadata=auth_metadata)
+    auto = next(m for m in models.models if m.id == "auto")
+    assert "remote" not in auto.resolves_to and "fast=local" in auto.resolves_to

@@ -130,3 +130,47 @@ def test_shipped_catalogues_are_consistent(monkeypatch, catalogue):
     ]:
         assert {source, *targets} <= names
     assert Path(settings.catalogue).name == Path(catalogue).name
+
+
+class RemoteWordCounter(WordCounter):
+    """A remote engine's place in routing: counts like the others, `remote` set."""
+
+    remote = True
+
+
+def _router_with_remote(allow_external: bool) -> ModelRouter:
+    engines = {"small": WordCounter("small", 8_000), "remote": RemoteWordCounter("r", 128_000)}
+    models = [
+        ModelEntry(name="fast-model", engine="small", tier="fast"),
+        ModelEntry(name="external-model", engine="remote", tier="external"),
+    ]
+    spec = RouterSpec(
+        fallbacks={"fast-model": ["external-model"]},
+        context_window_fallbacks={"fast-model": ["external-model"]},
+    )
+    return ModelRouter(models, engines, spec, allow_external=allow_external)
+
+
+async def test_remote_engines_are_chosen_by_the_router_only_when_allowed():
+    kept = _router_with_remote(allow_external=False)
+    # auto stays on the local tier, however large the prompt ...
+    plan = await kept.plan("auto", _words(5_000))
+    assert [m.name for m in plan.candidates] == ["fast-model"] and plan.reason == "auto:fast"
+    # ... no fallback or context-window fallback leaves the deployment ...
+    plan = await kept.plan("fast-model", _words(10))
+    assert [m.name for m in plan.candidates] == ["fast-model"]
+    with pytest.raises(ContextLengthExceeded):
+        await kept.plan("fast-model", _words(7_990, max_tokens=100))
+    # ... but a caller who names the remote model gets it.
+    plan = await kept.plan("external-model", _words(10))
+    assert plan.candidates[0].name == "external-model" and plan.reason == "explicit"
+
+    allowed = _router_with_remote(allow_external=True)
+    plan = await allowed.plan("auto", _words(5_000))
+    assert plan.candidates[0].name == "external-model" and plan.reason == "auto:external"
+    plan = await allowed.plan("fast-model", _words(10))
+    assert [m.name for m in plan.candidates] == ["fast-model", "external-model"]
+
+
+def test_external_engines_are_off_by_default():
+    assert LlmSettings.model_fields["allow_external"].default is False
