@@ -382,7 +382,7 @@ class StreamSession:
             parts = [(piece.offset_samples, await piece.decode) for piece in utterance.pieces]
             if job.speculation is not None:
                 parts.append((job.offset_samples, await job.speculation))
-            else:
+            elif job.audio.size or not parts:  # a cut can leave nothing after the last piece
                 parts.append((job.offset_samples, await self._decode_final(job.audio)))
         except Exception as error:
             self._fail_utterance(job, error)

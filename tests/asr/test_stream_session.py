@@ -1,14 +1,17 @@
-"""A live stream never hangs on a failure of the service's own: a failed decode is an error
-result for its utterance and the stream goes on; a failed decode loop or audio pump ends the
-RPC with INTERNAL and a message.
+"""The live stream session in this process, with a stand-in decoder: what a stream does with
+long utterances and with failures of the service's own.
 
+A live stream never hangs: a failed decode is an error result for its utterance and the
+stream goes on; a failed decode loop or audio pump ends the RPC with INTERNAL and a message.
 No real input is known to make the decoder raise (the prompt and token limits that used to
-are checked up front now), so the decoder here is a stand-in that raises where a test says.
-Everything around it is real: recorded speech, the stream's VAD and endpointing, the
-scheduler, the session, and the servicer behind a gRPC server in this process.
+are checked up front now), so the decoder here is a stand-in that raises where a test says,
+and records what it was asked to decode. Everything around it is real: recorded speech, the
+stream's VAD and endpointing, the scheduler, the session, and the servicer behind a gRPC
+server in this process.
 """
 
 import asyncio
+from dataclasses import replace
 from types import SimpleNamespace
 
 import grpc
@@ -35,6 +38,7 @@ class ScriptedDecoder:
     def __init__(self, failing: set[int]) -> None:
         self.failing = failing
         self.finals = 0
+        self.final_seconds: list[float] = []
 
     def options_of(self, config: asr_pb2.RecognitionConfig) -> DecodeOptions:
         return DecodeOptions(language="en")
@@ -44,6 +48,7 @@ class ScriptedDecoder:
         if interim:
             return [], info
         number, self.finals = self.finals, self.finals + 1
+        self.final_seconds.append(audio.size / 16000)
         if number in self.failing:
             raise RuntimeError(f"injected failure of final decode {number}")
         return [SimpleNamespace(text=f"utterance {number}", words=None)], info
@@ -113,6 +118,29 @@ async def test_a_decode_loop_that_dies_mid_stream_ends_the_responses(scheduler, 
             pass
     assert "decoder failed" in str(session.failure)
     assert session.failure.code == grpc.StatusCode.INTERNAL
+
+
+async def test_no_decode_covers_more_than_one_window(scheduler):
+    """53 s of speech with pauses under the 5 s endpointing silence, utterances allowed up to
+    2 minutes: one utterance, decoded in pieces cut as each fills a 30 s window."""
+    decoder = ScriptedDecoder(failing=set())
+    config = replace(_stream_config(), silence_ms=5000, max_utterance_ms=120_000)
+    session = StreamSession(decoder, scheduler, config)
+    audio = b"".join(pcm16_of(name) for name in ["jfk", "beckett", "jfk", "beckett", "jfk"])
+    for offset in range(0, len(audio), 3200):
+        session.accept_audio(audio[offset : offset + 3200])
+    await asyncio.wait_for(session.finish(), 30)
+    responses = []
+    while not session.responses.empty():
+        responses.append(session.responses.get_nowait())
+
+    assert len(decoder.final_seconds) >= 2
+    assert max(decoder.final_seconds) <= 30
+    assert sum(decoder.final_seconds) == pytest.approx(len(audio) / 32000, abs=1.5)
+    (final,) = [result for response in responses for result in response.results]
+    assert final.utterance_index == 0 and not final.error
+    assert final.transcript == " ".join(f"utterance {n}" for n in range(decoder.finals))
+    assert final.end_seconds == pytest.approx(len(audio) / 32000, abs=1.5)
 
 
 @pytest.fixture
