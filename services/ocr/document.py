@@ -46,7 +46,10 @@ MALFORMED_IMAGE_ERRORS = (
 
 IMAGE_REMEDY = "send a smaller or downscaled image"
 
-# PDFium keeps global state and is not thread-safe: every call into it is serialised.
+# PDFium keeps global state and is not thread-safe, not even across documents (pypdfium2's
+# documentation: every call must be serialised process-wide), so a per-document lock would
+# not be safe. The lock covers reading a page and rasterising it only; recognition, the
+# expensive part, runs outside it on every worker at once.
 PDFIUM_LOCK = threading.Lock()
 
 # What a worker gets for a page: pixels to recognise, or a page already read from text.

@@ -12,7 +12,7 @@ from paneas.services.ocr.engines.base import OcrEngine
 from paneas.services.ocr.engines.languages import resolve_languages
 from paneas.services.ocr.engines.rapidocr import RapidOcrEngine
 from paneas.services.ocr.engines.tesseract import TesseractEngine
-from paneas.services.ocr.errors import InvalidDocument, RecognitionCancelled
+from paneas.services.ocr.errors import InvalidDocument, OcrBusy, RecognitionCancelled
 from paneas.services.ocr.metrics import PAGE_SECONDS, PAGES, SKIPPED_PAGES
 from paneas.services.ocr.page_selection import select_pages
 from paneas.services.ocr.settings import EngineName, OcrSettings
@@ -32,10 +32,19 @@ class OcrPipeline:
         self._engines: dict[ocr_pb2.Engine.ValueType, OcrEngine] = {}
         self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="ocr-page")
         self._ready = False
+        # Pages admitted and not finished (the pool's queue plus its workers), bounded by
+        # `max_queued_pages`.
+        self._queued_pages = 0
+        self._queue_lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
         return self._ready
+
+    @property
+    def queued_pages(self) -> int:
+        """Pages admitted and not finished yet, over every request."""
+        return self._queued_pages
 
     def load(self) -> None:
         """Load every configured engine and warm it up; blocks for seconds."""
@@ -71,8 +80,10 @@ class OcrPipeline:
         )
         document = open_document(request.content, request.mime_type, options)
         futures: list[Future[ocr_pb2.Page]] = []
+        admitted = 0
         try:
             page_numbers = select_pages(request.pages, document.page_count)
+            admitted = self._admit(len(page_numbers))
             futures = [
                 self._executor.submit(_process_page, document, number, engine, languages, cancelled)
                 for number in page_numbers
@@ -84,12 +95,28 @@ class OcrPipeline:
             wait(futures)
             SKIPPED_PAGES.inc(skipped)
             document.close()
+            with self._queue_lock:
+                self._queued_pages -= admitted
         return ocr_pb2.RecognizeResponse(
             pages=pages,
             text="\f".join(page.text for page in pages),
             mime_type=document.mime_type,
             document_page_count=document.page_count,
         )
+
+    def _admit(self, pages: int) -> int:
+        """Counts `pages` in, or refuses them when the queue would go over its bound."""
+        limit = self._settings.max_queued_pages
+        with self._queue_lock:
+            if self._queued_pages and self._queued_pages + pages > limit:
+                raise OcrBusy(
+                    f"the OCR service is busy: {self._queued_pages} pages are queued and this "
+                    f"request adds {pages}, over OCR_MAX_QUEUED_PAGES={limit}; retry in "
+                    f"{self._settings.retry_after_seconds:g} s",
+                    self._settings.retry_after_seconds,
+                )
+            self._queued_pages += pages
+        return pages
 
     def list_engines(self) -> ocr_pb2.ListEnginesResponse:
         response = ocr_pb2.ListEnginesResponse(default_engine=ENGINE_BY_NAME[self._settings.engine])

@@ -6,7 +6,7 @@ import threading
 import grpc
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
-from paneas.services.ocr.errors import DocumentTooLarge, InvalidDocument
+from paneas.services.ocr.errors import DocumentTooLarge, InvalidDocument, OcrBusy
 from paneas.services.ocr.pipeline import OcrPipeline
 
 
@@ -34,6 +34,12 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except DocumentTooLarge as error:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+        except OcrBusy as error:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                str(error),
+                trailing_metadata=(("retry-after-ms", str(int(error.retry_after * 1000))),),
+            )
 
     async def ListEngines(
         self, request: ocr_pb2.ListEnginesRequest, context: grpc.aio.ServicerContext

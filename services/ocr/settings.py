@@ -26,6 +26,12 @@ class OcrSettings(ServerSettings):
     tessdata_path: str = "/usr/share/tesseract-ocr/5/tessdata/"
     # Pages recognised in parallel (shared by all requests of the process).
     workers: int = 2
+    # Pages admitted and not finished yet, over every request, beyond which a new request is
+    # refused (RESOURCE_EXHAUSTED with a retry hint) instead of queueing behind them without
+    # bound. A document of more pages than this is still taken when nothing else waits.
+    max_queued_pages: int = 500
+    # Seconds a refused caller is told to wait before retrying.
+    retry_after_seconds: float = 2.0
     # Default rasterisation resolution for PDF pages.
     dpi: int = 300
     # Most pages one document may have.
