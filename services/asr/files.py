@@ -36,14 +36,25 @@ async def transcribe_file(
     what the container states (0 when it states nothing), as later windows are not decoded
     yet when the first segments go out.
     """
-    async with scheduler.slot(Priority.BATCH):
-        started = time.perf_counter()
-        audio = await scheduler.run(lambda: EncodedFile(data, settings.max_audio_seconds))
-        try:
-            windows = audio.windows(settings.decode_window_seconds)
-            first_heard: asr_pb2.RecognizeStreamResponse | None = None
-            index = 0
-            while (window := await scheduler.run(lambda: next(windows, None))) is not None:
+    audio: EncodedFile | None = None
+    started = time.perf_counter()
+    first_heard: asr_pb2.RecognizeStreamResponse | None = None
+    index = 0
+    try:
+        while True:
+            # The first slot is the admission: taken before a byte is decoded, refused at once
+            # when the instance is full. Each later window waits its turn behind work queued
+            # meanwhile (a short file waits for one window, not for a whole long one), never
+            # refused: the file was admitted.
+            async with scheduler.slot(Priority.BATCH, admitted=audio is not None):
+                if audio is None:
+                    audio = await scheduler.run(
+                        lambda: EncodedFile(data, settings.max_audio_seconds)
+                    )
+                    windows = audio.windows(settings.decode_window_seconds)
+                window = await scheduler.run(lambda: next(windows, None))  # noqa: B023
+                if window is None:
+                    break
                 offset, samples = window
                 transcript = await scheduler.run(
                     lambda: engine.transcribe_file(samples, options)  # noqa: B023
@@ -68,10 +79,11 @@ async def transcribe_file(
                             options = dataclasses.replace(options, language=header.language)
                     yield _shifted(segment_message(segment, index), offset)
                     index += 1
-            if first_heard is not None and index == 0:
-                first_heard.duration_seconds = audio.decoded_seconds
-                yield first_heard
-        finally:
+        if first_heard is not None and index == 0:
+            first_heard.duration_seconds = audio.decoded_seconds
+            yield first_heard
+    finally:
+        if audio is not None:
             audio.close()
     seconds = audio.decoded_seconds
     metrics.AUDIO_SECONDS.labels(rpc="recognize").inc(seconds)

@@ -62,11 +62,12 @@ class DecodeScheduler:
         metrics.ACTIVE_STREAMS.dec()
 
     @asynccontextmanager
-    async def slot(self, priority: Priority) -> AsyncIterator[None]:
+    async def slot(self, priority: Priority, admitted: bool = False) -> AsyncIterator[None]:
         """Holds one decode slot. Finals are always admitted: their stream was admitted,
-        and dropping them would lose speech."""
+        and dropping them would lose speech; so is work `admitted` before (the next window
+        of a file), which waits its turn but is never refused halfway."""
         full = self._free == 0 and len(self._waiters) >= self._max_waiting
-        if priority is not Priority.FINAL and full:
+        if priority is not Priority.FINAL and not admitted and full:
             metrics.REJECTIONS.labels(reason="queue").inc()
             raise Overloaded(
                 f"the speech recogniser is busy ({len(self._waiters)} requests waiting); "

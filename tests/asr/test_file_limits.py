@@ -201,3 +201,27 @@ async def test_speech_after_a_window_boundary_keeps_its_place_on_the_timeline(st
     assert "ask not what your country" in response.text.lower()
     assert response.segments[0].start_seconds >= lead_seconds - 2, response.segments[0]
     assert response.duration_seconds == pytest.approx(lead_seconds + speech.size / 16000, abs=0.1)
+
+
+@pytest.mark.slow
+async def test_a_short_file_is_served_between_the_windows_of_a_long_one(stub, auth_metadata):
+    long_file = asr_pb2.RecognizeRequest(
+        audio=flac_of_silence(hours=0.4), config=asr_pb2.RecognitionConfig(vad_filter=True)
+    )
+    short_file = asr_pb2.RecognizeRequest(
+        audio=sample_path("jfk").read_bytes(), config=asr_pb2.RecognitionConfig(vad_filter=True)
+    )
+    finished: list[str] = []
+
+    async def recognize(name: str, request):
+        response = await stub.Recognize(request, metadata=auth_metadata, timeout=300)
+        finished.append(name)
+        return response
+
+    long_call = asyncio.ensure_future(recognize("long", long_file))
+    await asyncio.sleep(1)  # the long file holds the only decode slot by now
+    short = await recognize("short", short_file)
+    await long_call
+    # One slot: the short file got it after one window of the long one, not after all 12.
+    assert finished == ["short", "long"]
+    assert "ask not what your country" in short.text.lower()
