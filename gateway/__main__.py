@@ -20,6 +20,8 @@ def main() -> None:
         # Our telemetry middleware writes the access log, with request and trace ids.
         access_log=False,
         timeout_graceful_shutdown=30,
+        # The default, 16 MiB, would let one frame buffer 16 MiB before anything checks it.
+        ws_max_size=settings.asr_stream_max_frame_bytes,
     )
 
 

@@ -11,9 +11,11 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddle
 
 from paneas.gateway.analytics import install_analytics
 from paneas.gateway.asr.tickets import TicketBook
+from paneas.gateway.auth import AuthenticationMiddleware
 from paneas.gateway.backends import Backends
 from paneas.gateway.body_limit import BodySizeLimitMiddleware
 from paneas.gateway.errors import install_error_handlers
+from paneas.gateway.openai.realtime.router import router as openai_realtime_router
 from paneas.gateway.rate_limit import install_rate_limiting
 from paneas.gateway.routers import (
     asr,
@@ -71,6 +73,7 @@ def create_app(
         app.include_router(openai_audio.router)
         app.include_router(asr.router)
         app.include_router(asr_stream.router)
+        app.include_router(openai_realtime_router)
     if settings.llm_target:
         app.include_router(openai_chat.router)
     if settings.tts_target:
@@ -81,7 +84,13 @@ def create_app(
     install_ui(app)
 
     # Middleware: each one added wraps all added before it, so the last added runs first.
-    # Analytics wraps the limiter so that 429s are recorded too.
+    # Authentication is innermost so that its 401s are counted by the limiter (an invalid
+    # token must not buy unlimited attempts) and recorded by analytics; it still answers
+    # before any route reads the body. Analytics wraps the limiter so that 429s are
+    # recorded too.
+    app.add_middleware(
+        AuthenticationMiddleware, routes=app.router.routes, tokens=app.state.api_tokens
+    )
     install_rate_limiting(app)
     install_analytics(app)
     if settings.cors_origins:

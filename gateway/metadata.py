@@ -32,7 +32,9 @@ def grpc_metadata(request: HTTPConnection) -> tuple[tuple[str, str], ...]:
 
 
 def deadline_seconds(request: Request, default: float) -> float:
-    """The `Grpc-Timeout` header in seconds, else the route's default.
+    """The route's deadline (`default`, the server's), shortened by a `Grpc-Timeout` header
+    when the client asks for less; never lengthened (a client could otherwise hold a backend
+    worker for 99,999,999 hours).
 
     Raises ValueError with a message for a malformed header.
     """
@@ -45,4 +47,4 @@ def deadline_seconds(request: Request, default: float) -> float:
             f"Grpc-Timeout {header!r} is malformed; use an integer and a unit of "
             "H, M, S, m, u or n, e.g. '30S' or '500m'"
         )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return min(default, int(match.group(1)) * _UNIT_SECONDS[match.group(2)])

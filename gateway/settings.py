@@ -70,9 +70,16 @@ class GatewaySettings(BaseSettings):
     ticket_secret: str = Field("", repr=False)
     # How long a WebSocket ticket stays valid, seconds.
     ticket_ttl_seconds: PositiveFloat = 60.0
-    # Audio frames of one live stream waiting for the ASR service before the gateway stops
-    # reading the WebSocket (backpressure: TCP then slows the client down).
-    asr_stream_buffer_frames: PositiveInt = 32
+    # Audio bytes of one live stream waiting for the ASR service before the gateway stops
+    # reading the WebSocket (backpressure: TCP then slows the client down); 1 MiB is 32 s of
+    # 16 kHz PCM16.
+    asr_stream_buffer_bytes: PositiveInt = 1024 * 1024
+    # Largest WebSocket frame (uvicorn's ws_max_size; bigger ones close the socket 1009).
+    # Keep it equal to the ASR service's ASR_MAX_CHUNK_BYTES, which refuses bigger chunks.
+    asr_stream_max_frame_bytes: PositiveInt = 1024 * 1024
+    # A live stream whose client sends nothing for this long (before its stop event) is
+    # closed, so an abandoned socket does not hold a stream slot, seconds.
+    asr_stream_idle_seconds: PositiveFloat = 60.0
 
     def targets(self) -> dict[str, str]:
         return {

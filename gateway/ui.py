@@ -10,6 +10,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -22,17 +24,28 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class UiFiles(StaticFiles):
+    """The page's files with the same policy as `/`: `/ui/index.html` is the same page, and
+    without the policy it would run with none."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
 def install_ui(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(
-            STATIC / "index.html",
-            headers={
-                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                "Cache-Control": "no-cache",
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-            },
+            STATIC / "index.html", headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"}
         )
 
-    app.mount("/ui", StaticFiles(directory=STATIC), name="ui")
+    app.mount("/ui", UiFiles(directory=STATIC), name="ui")

@@ -70,7 +70,10 @@ def test_launcher_starts_serves_and_stops(tmp_path):
             assert mesh.status == health_pb2.HealthCheckResponse.SERVING
 
             url = f"http://127.0.0.1:{gateway_port}"
-            backends = httpx.get(f"{url}/api/v1/health").json()["backends"]
+            # Backend addresses are shown to callers with a token only.
+            backends = httpx.get(
+                f"{url}/api/v1/health", headers={"Authorization": f"Bearer {token}"}
+            ).json()["backends"]
             # The gateway reaches every service through Envoy.
             assert {b["target"] for b in backends.values()} == {f"127.0.0.1:{envoy_port}"}
             assert {name: backend["status"] for name, backend in backends.items()} == {

@@ -12,11 +12,14 @@ the session with an `error` event and close 1012 (service restart): the client r
 at once, and Envoy sends the new stream to a surviving instance. A service with no free
 slot or no instance at all is 1013 (try again later) instead.
 
-Three tasks run per session: the pump reads the WebSocket into a bounded queue, the writer
-sends the queue to the service, the forwarder turns the service's responses into events.
-A full queue stops the pump, so a client that sends faster than the service takes audio is
-slowed down by TCP instead of filling the gateway's memory. A client that goes away cancels
-the gRPC call at once, which frees the service's stream slot.
+Three tasks run per session: the pump reads the WebSocket into a buffer bounded in bytes,
+the writer sends the buffer to the service, the forwarder turns the service's responses into
+events. A full buffer (`GATEWAY_ASR_STREAM_BUFFER_BYTES`) stops the pump, so a client that
+sends faster than the service takes audio is slowed down by TCP instead of filling the
+gateway's memory. A client that sends nothing for `GATEWAY_ASR_STREAM_IDLE_SECONDS` (before
+its stop event) is closed 1008 with a `DEADLINE_EXCEEDED` error event, so it cannot hold a
+stream slot for hours. A client that goes away cancels the gRPC call at once, which frees the
+service's stream slot.
 """
 
 import asyncio
@@ -38,6 +41,7 @@ from starlette.websockets import (
 )
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.gateway.asr.buffer import END, AudioBuffer
 from paneas.gateway.errors import grpc_error_message, retry_after_seconds
 from paneas.services.runtime.instance import INSTANCE_KEY
 
@@ -77,7 +81,7 @@ _SPEECH_EVENTS = {
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED: "speech_started",
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED: "speech_ended",
 }
-_STOP = None  # queue sentinel: the client said stop
+_STOP = END  # buffer sentinel: the client said stop
 # What sending to or reading from a WebSocket whose client has gone raises.
 CLIENT_GONE = (WebSocketDisconnect, WebSocketDisconnected, OSError)
 
@@ -135,10 +139,14 @@ class StartConfig(BaseModel):
 class ClientError(Exception):
     """The client broke the protocol; the session ends with an error event and `close_code`."""
 
-    def __init__(self, message: str, close_code: int = INVALID_PAYLOAD) -> None:
+    def __init__(
+        self, message: str, close_code: int = INVALID_PAYLOAD, code: str = "INVALID_ARGUMENT"
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.close_code = close_code
+        # The gRPC status name the error event carries.
+        self.code = code
 
 
 def _parse_event(text: str) -> dict:
@@ -258,12 +266,14 @@ class StreamSession:
         websocket: WebSocket,
         stub: asr_pb2_grpc.AsrServiceStub,
         metadata: Sequence[tuple[str, str]],
-        buffer_frames: int,
+        buffer_bytes: int,
+        idle_seconds: float,
     ) -> None:
         self.websocket = websocket
         self.stub = stub
         self.metadata = tuple(metadata)
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(buffer_frames)
+        self.queue = AudioBuffer(buffer_bytes)
+        self.idle_seconds = idle_seconds
         self.outcome = Outcome()
         self.config: StartConfig | None = None
         self._summary_sent = False
@@ -354,6 +364,7 @@ class StreamSession:
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
+            self.queue.clear()
             if not self.outcome.audio_seconds:
                 self.outcome.audio_seconds = start.seconds_of(self.outcome.audio_bytes)
         return self.outcome
@@ -400,9 +411,23 @@ class StreamSession:
     def _client_left(self) -> None:
         self.outcome.kind, self.outcome.close_code = "client_disconnected", None
 
+    async def _receive(self, idle_limit: bool = True) -> dict:
+        """The client's next message; ClientError when it sends nothing for the idle limit."""
+        try:
+            async with asyncio.timeout(self.idle_seconds if idle_limit else None):
+                return await self.websocket.receive()
+        except TimeoutError:
+            raise ClientError(
+                f"nothing received for {self.idle_seconds:g} s "
+                "(GATEWAY_ASR_STREAM_IDLE_SECONDS); send audio as it is captured, "
+                'silence included, and {"event": "stop"} at the end',
+                POLICY_VIOLATION,
+                "DEADLINE_EXCEEDED",
+            ) from None
+
     async def _receive_start(self) -> StartConfig | None:
         """The start event's config; None if the client left first."""
-        message = await self.websocket.receive()
+        message = await self._receive()
         if message["type"] == "websocket.disconnect":
             return None
         if message.get("text") is None:
@@ -428,7 +453,8 @@ class StreamSession:
         """WebSocket -> queue, until the client leaves (returns) or errs (raises)."""
         stopped = False
         while True:
-            message = await self.websocket.receive()
+            # After stop the client only waits for the last results and the summary.
+            message = await self._receive(idle_limit=not stopped)
             if message["type"] == "websocket.disconnect":
                 return
             data = message.get("bytes")
@@ -521,8 +547,8 @@ class StreamSession:
 
     async def _fail_client(self, error: ClientError) -> None:
         self.outcome.kind = "client_error"
-        self.outcome.status = grpc.StatusCode.INVALID_ARGUMENT
-        await self._error("INVALID_ARGUMENT", error.message, error.close_code)
+        self.outcome.status = grpc.StatusCode[error.code]
+        await self._error(error.code, error.message, error.close_code)
 
     async def _fail_backend(self, error: grpc.aio.AioRpcError) -> None:
         code = error.code()

@@ -1,6 +1,8 @@
 """Which limit class a request path belongs to, and which paths are never limited."""
 
 GLOBAL = "global"
+# Live-stream WebSocket handshakes: counted by the stream route, not by path.
+STREAM_HANDSHAKES = "stream_handshakes"
 
 # Path prefix -> class; a request consumes from its class and from the global limit.
 _CLASS_BY_PREFIX: tuple[tuple[str, str], ...] = (

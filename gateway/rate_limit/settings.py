@@ -20,6 +20,12 @@ class RateLimitSettings(BaseSettings):
     ocr: PositiveInt = 50
     llm: PositiveInt = 200
     tts: PositiveInt = 100
+    # Live-stream WebSocket handshakes per window for each token (or address), on top of the
+    # global limit; beyond it the handshake is refused with HTTP 429.
+    stream_handshakes: PositiveInt = 60
+    # Live streams one token may hold open at once, across every gateway replica sharing
+    # REDIS_URL; beyond it a stream is closed 1013 with a RESOURCE_EXHAUSTED error event.
+    concurrent_streams: PositiveInt = 8
     # The limits above are "per minute"; tests shorten the window to a few seconds.
     window_seconds: PositiveInt = 60
 

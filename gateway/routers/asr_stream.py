@@ -6,8 +6,15 @@ route accepts the token as an offered subprotocol `bearer.<token>` (next to `pan
 the only subprotocol echoed back) or a ticket from POST /api/v1/asr/stream/tickets as
 `?ticket=`. Tokens themselves are never read from the URL. Unauthenticated clients are
 refused during the handshake (HTTP 401), before the socket is accepted.
+
+Then the caller's live-stream limits (`gateway.rate_limit.streams`, shared by replicas on
+Redis): beyond RATE_LIMIT_STREAM_HANDSHAKES per window the handshake is refused with HTTP 429,
+before the socket is accepted; beyond RATE_LIMIT_CONCURRENT_STREAMS open streams the socket
+is accepted, told why in a RESOURCE_EXHAUSTED error event and closed 1013 (try again later),
+which browsers can read, unlike a refused handshake.
 """
 
+import contextlib
 import hashlib
 import time
 import uuid
@@ -19,10 +26,16 @@ from fastapi import APIRouter, WebSocket
 from prometheus_client import Counter, Gauge
 
 from paneas.gateway.analytics.models import UsageEvent
-from paneas.gateway.asr.stream import POLICY_VIOLATION, Outcome, StreamSession
+from paneas.gateway.asr.stream import (
+    POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
+    Outcome,
+    StreamSession,
+)
 from paneas.gateway.auth import CHALLENGE
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, status_response
 from paneas.gateway.metadata import grpc_metadata
+from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
 ROUTE = "/api/v1/asr/stream"
@@ -91,6 +104,37 @@ async def _refuse(websocket: WebSocket, message: str) -> None:
         await websocket.close(POLICY_VIOLATION, "unauthenticated")  # HTTP 403
 
 
+def _identity(token: str) -> str:
+    """The rate limiter's name for the caller, as for its HTTP requests."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+async def _refuse_handshake(websocket: WebSocket, refusal: StreamRefused) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            status_response(
+                429,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                refusal.message,
+                {"Retry-After": str(refusal.retry_after)},
+            )
+        )
+    else:
+        await websocket.close(TRY_AGAIN_LATER, "rate limited")  # HTTP 403
+
+
+async def _refuse_stream(websocket: WebSocket, refusal: StreamRefused) -> None:
+    await websocket.send_json(
+        {
+            "event": "error",
+            "code": "RESOURCE_EXHAUSTED",
+            "message": refusal.message,
+            "retry_after": refusal.retry_after,
+        }
+    )
+    await websocket.close(TRY_AGAIN_LATER, "RESOURCE_EXHAUSTED")
+
+
 def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
     metadata = [
         (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
@@ -111,12 +155,43 @@ async def asr_stream(websocket: WebSocket) -> None:
         STREAMS.labels("unauthenticated").inc()
         _record(websocket, None, 401, started, occurred_at, Outcome(close_code=None), None)
         return
+    state = websocket.app.state
+    limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
+    if limits is not None:
+        try:
+            await limits.count_handshake(_identity(token))
+        except StreamRefused as refusal:
+            await _refuse_handshake(websocket, refusal)
+            STREAMS.labels("rate_limited").inc()
+            _record(websocket, token, 429, started, occurred_at, Outcome(close_code=None), None)
+            return
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=next((p for p in offered if p in SUBPROTOCOLS), None))
-    state = websocket.app.state
+    lease: StreamLease | None = None
+    if limits is not None:
+        try:
+            lease = await limits.open_stream(_identity(token))
+        except StreamRefused as refusal:
+            with contextlib.suppress(Exception):
+                await _refuse_stream(websocket, refusal)
+            STREAMS.labels("too_many_streams").inc()
+            _record(
+                websocket,
+                token,
+                429,
+                started,
+                occurred_at,
+                Outcome(close_code=TRY_AGAIN_LATER),
+                None,
+            )
+            return
     metadata = _metadata(websocket, token)
     session = StreamSession(
-        websocket, state.backends.asr, metadata, state.settings.asr_stream_buffer_frames
+        websocket,
+        state.backends.asr,
+        metadata,
+        state.settings.asr_stream_buffer_bytes,
+        state.settings.asr_stream_idle_seconds,
     )
     ACTIVE_STREAMS.inc()
     try:
@@ -127,6 +202,8 @@ async def asr_stream(websocket: WebSocket) -> None:
         outcome = session.outcome
     finally:
         ACTIVE_STREAMS.dec()
+        if lease is not None:
+            await lease.release()
     STREAMS.labels(outcome.kind).inc()
     request_id = dict(metadata)["x-request-id"]
     log.info(

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from paneas.gateway.auth import require_token
 from paneas.gateway.backends import backend_of
+from paneas.gateway.disconnect import unless_disconnected
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, status_body, status_response
 from paneas.gateway.metadata import deadline_seconds, grpc_metadata
 from paneas.gateway.protojson import to_json
@@ -55,7 +56,8 @@ def _add_route(app: FastAPI, binding: HttpBinding, backend: str, timeout: float)
         )(message, metadata=grpc_metadata(request), timeout=deadline)
         if binding.method.server_streaming:
             return await _stream(call, request, binding)
-        response = await call
+        # A client that leaves cancels the call (499), so the backend stops working for nobody.
+        response = await unless_disconnected(request, call, call)
         record_response_usage(request, binding.rpc, response)
         return JSONResponse(_body_of(response, binding.response_body))
 
@@ -74,8 +76,9 @@ def _add_route(app: FastAPI, binding: HttpBinding, backend: str, timeout: float)
 
 
 async def _stream(call, request: Request, binding: HttpBinding) -> Response:
-    # Wait for the first message so that an immediate failure gets a proper HTTP status.
-    first = await call.read()
+    # Wait for the first message so that an immediate failure gets a proper HTTP status;
+    # once streaming, a client that leaves ends the generator below, which cancels the call.
+    first = await unless_disconnected(request, call, call.read())
 
     async def lines() -> AsyncIterator[bytes]:
         message = first
