@@ -270,8 +270,12 @@ class StreamSession:
     async def _decode_final(self, audio: np.ndarray):
         options = self._config.options
         async with self._scheduler.slot(Priority.FINAL):
+            # The finals out by the time the decode starts condition it.
+            context = " ".join(self._transcripts[-4:])
             return await self._scheduler.run(
-                lambda: self._engine.transcribe_utterance(audio, options, interim=False)
+                lambda: self._engine.transcribe_utterance(
+                    audio, options, interim=False, context=context
+                )
             )
 
     def _open_utterance(self, start_sample: int) -> None:
