@@ -46,15 +46,17 @@ class TicketBook:
     def _subject(self, token: str) -> str:
         return _encode(self._sign(b"token:" + token.encode()))[:32]
 
-    def issue(self, token: str) -> tuple[str, int]:
-        """A ticket for `token`, and its lifetime in whole seconds."""
+    def issue(self, token: str, ttl_seconds: float | None = None) -> tuple[str, int]:
+        """A ticket for `token`, and its lifetime in whole seconds (the book's unless
+        `ttl_seconds` says otherwise: Realtime client secrets choose theirs)."""
+        ttl = self._ttl if ttl_seconds is None else ttl_seconds
         payload = {
             "jti": secrets.token_urlsafe(16),
-            "exp": self._clock() + self._ttl,
+            "exp": self._clock() + ttl,
             "sub": self._subject(token),
         }
         data = json.dumps(payload, separators=(",", ":")).encode()
-        return f"{_encode(data)}.{_encode(self._sign(data))}", math.ceil(self._ttl)
+        return f"{_encode(data)}.{_encode(self._sign(data))}", math.ceil(ttl)
 
     def redeem(self, ticket: str, tokens: Sequence[str]) -> str | None:
         """The token the ticket was issued to, if the ticket is genuine, unexpired, unused

@@ -1,0 +1,235 @@
+"""OpenAI's Realtime API in transcription mode, on the live ASR engine.
+
+- `WS /v1/realtime?intent=transcription`: the session (protocol in `serving`).
+- `POST /v1/realtime/client_secrets`: an ephemeral client secret (`ek_...`) for a browser.
+
+Credentials, as OpenAI takes them: `Authorization: Bearer <token or client secret>`, or for
+browsers (which cannot set headers on a WebSocket) the subprotocols `realtime` and
+`openai-insecure-api-key.<token or client secret>`; only `realtime` is echoed back. A client
+secret is a ticket of the live stream's ticket book (`paneas.gateway.asr.tickets`): bound to
+the token that minted it, single use, short-lived (`expires_after.seconds`, 10-600 s, default
+GATEWAY_TICKET_TTL_SECONDS). Unauthenticated handshakes are refused with HTTP 401 and OpenAI's
+error body, before the socket is accepted.
+
+The stream limits, gauge and counters are the native live stream's (`routers.asr_stream`).
+"""
+
+import contextlib
+import hashlib
+import time
+import uuid
+from typing import Annotated
+
+import grpc
+import structlog
+from fastapi import APIRouter, Body, Depends, Request, WebSocket
+from fastapi.responses import JSONResponse
+
+from paneas.gateway.asr.stream import TRY_AGAIN_LATER
+from paneas.gateway.auth import CHALLENGE, require_token
+from paneas.gateway.errors import error_response
+from paneas.gateway.metadata import grpc_metadata
+from paneas.gateway.openai.errors import openai_error_body
+from paneas.gateway.openai.realtime.protocol import (
+    ClientSecretRequest,
+    ClientSecretResponse,
+    error_event,
+)
+from paneas.gateway.openai.realtime.serving import (
+    ClientMistake,
+    RealtimeSession,
+    SessionConfig,
+    apply_update,
+)
+from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
+from paneas.gateway.routers.asr_stream import ACTIVE_STREAMS, STREAMS
+from paneas.services.runtime.auth import bearer_token, token_is_valid
+
+ROUTE = "/v1/realtime"
+SUBPROTOCOL = "realtime"
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+CLIENT_SECRET_PREFIX = "ek_"
+MAX_SECRET_SECONDS = 600
+
+log = structlog.get_logger("paneas.gateway.realtime")
+router = APIRouter()
+
+
+class Refused(Exception):
+    pass
+
+
+def _token_of(websocket: WebSocket, credential: str) -> str:
+    state = websocket.app.state
+    if credential.startswith(CLIENT_SECRET_PREFIX):
+        token = state.tickets.redeem(credential[len(CLIENT_SECRET_PREFIX) :], state.api_tokens)
+        if token is None:
+            raise Refused(
+                "invalid, expired or already used client secret (each works once); mint a "
+                "new one with POST /v1/realtime/client_secrets"
+            )
+        return token
+    if not token_is_valid(credential, state.api_tokens):
+        raise Refused("invalid API key")
+    return credential
+
+
+def credentials(websocket: WebSocket) -> str:
+    """The caller's token, from the header or the browser subprotocol; else Refused."""
+    header = websocket.headers.get("authorization")
+    if header is not None:
+        credential = bearer_token([("authorization", header)])
+        if not credential:
+            raise Refused("malformed Authorization header: send 'Authorization: Bearer <key>'")
+        return _token_of(websocket, credential)
+    offered = [
+        name[len(KEY_SUBPROTOCOL) :]
+        for name in websocket.scope.get("subprotocols", [])
+        if name.startswith(KEY_SUBPROTOCOL)
+    ]
+    if offered:
+        return _token_of(websocket, offered[0])
+    raise Refused(
+        "missing credentials: send 'Authorization: Bearer <key>', or offer the subprotocols "
+        "'realtime' and 'openai-insecure-api-key.<key>' (a browser: use a client secret from "
+        "POST /v1/realtime/client_secrets as the key)"
+    )
+
+
+async def _deny(websocket: WebSocket, status: int, message: str, headers: dict) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        code = (
+            grpc.StatusCode.UNAUTHENTICATED if status == 401 else grpc.StatusCode.INVALID_ARGUMENT
+        )
+        if status == 429:
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED
+        await websocket.send_denial_response(error_response(ROUTE, status, code, message, headers))
+    else:
+        await websocket.close(1008, message[:120])
+
+
+def _identity(token: str) -> str:
+    """The rate limiter's name for the caller, as for its HTTP requests and native streams."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
+    metadata = [
+        (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
+    ]
+    metadata.append(("authorization", f"Bearer {token}"))
+    if not any(name == "x-request-id" for name, _ in metadata):
+        metadata.append(("x-request-id", uuid.uuid4().hex))
+    return metadata
+
+
+@router.websocket(ROUTE, name="openai_realtime")
+async def realtime(websocket: WebSocket) -> None:
+    started = time.perf_counter()
+    intent = websocket.query_params.get("intent", "transcription")
+    if intent != "transcription":
+        await _deny(
+            websocket,
+            400,
+            f'intent "{intent}" is not served here: this gateway offers transcription '
+            "sessions only; connect with ?intent=transcription",
+            {},
+        )
+        STREAMS.labels("client_error").inc()
+        return
+    try:
+        token = credentials(websocket)
+    except Refused as refusal:
+        await _deny(websocket, 401, str(refusal), CHALLENGE)
+        STREAMS.labels("unauthenticated").inc()
+        return
+    state = websocket.app.state
+    limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
+    if limits is not None:
+        try:
+            await limits.count_handshake(_identity(token))
+        except StreamRefused as refusal:
+            await _deny(websocket, 429, refusal.message, {"Retry-After": str(refusal.retry_after)})
+            STREAMS.labels("rate_limited").inc()
+            return
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    lease: StreamLease | None = None
+    if limits is not None:
+        try:
+            lease = await limits.open_stream(_identity(token))
+        except StreamRefused as refusal:
+            with contextlib.suppress(Exception):
+                await websocket.send_json(
+                    error_event(refusal.message, code="rate_limit_exceeded", error_type="requests")
+                )
+                await websocket.close(TRY_AGAIN_LATER)
+            STREAMS.labels("too_many_streams").inc()
+            return
+    settings = state.settings
+    metadata = _metadata(websocket, token)
+    session = RealtimeSession(
+        websocket,
+        state.backends.asr,
+        metadata,
+        model_aliases=settings.asr_model_aliases,
+        buffer_bytes=settings.asr_stream_buffer_bytes,
+        idle_seconds=settings.asr_stream_idle_seconds,
+        # Half a WebSocket frame: an append over it still arrives, and is refused in words.
+        max_append_bytes=settings.asr_stream_max_frame_bytes // 2,
+    )
+    ACTIVE_STREAMS.inc()
+    try:
+        outcome = await session.run()
+    finally:
+        ACTIVE_STREAMS.dec()
+        if lease is not None:
+            await lease.release()
+    STREAMS.labels(outcome.kind).inc()
+    log.info(
+        "realtime session",
+        session_id=outcome.session_id,
+        instance=outcome.instance,
+        request_id=dict(metadata)["x-request-id"],
+        outcome=outcome.kind,
+        close_code=outcome.close_code,
+        status=outcome.status.name if outcome.status else None,
+        audio_seconds=round(outcome.audio_seconds, 3),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+@router.post(
+    "/v1/realtime/client_secrets",
+    summary="An ephemeral, single-use client secret for WS /v1/realtime (browsers)",
+    response_model=ClientSecretResponse,
+    responses={400: {"description": "invalid session configuration"}},
+)
+async def client_secret(
+    request: Request,
+    token: Annotated[str, Depends(require_token)],
+    body: Annotated[ClientSecretRequest | None, Body()] = None,
+):
+    body = body or ClientSecretRequest()
+    config = SessionConfig()
+    if body.session is not None:
+        try:
+            config = apply_update(config, body.session)
+        except ClientMistake as mistake:
+            return JSONResponse(
+                openai_error_body(400, mistake.message, param=mistake.param, code=mistake.code),
+                status_code=400,
+            )
+    state = request.app.state
+    seconds = (
+        min(body.expires_after.seconds, MAX_SECRET_SECONDS)
+        if body.expires_after is not None
+        else state.settings.ticket_ttl_seconds
+    )
+    ticket, expires_in = state.tickets.issue(token, ttl_seconds=seconds)
+    expires_at = int(time.time()) + expires_in
+    return ClientSecretResponse(
+        value=CLIENT_SECRET_PREFIX + ticket,
+        expires_at=expires_at,
+        session=config.describe(f"sess_{uuid.uuid4().hex[:24]}", expires_at),
+    )
