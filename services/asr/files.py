@@ -11,7 +11,7 @@ compression ratio (hours of silence in a few MB of FLAC cost what a short file d
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import metrics
@@ -28,13 +28,15 @@ async def transcribe_file(
     settings: AsrSettings,
     data: bytes,
     options: DecodeOptions,
+    on_decoded: Callable[[float], None] | None = None,
 ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse | asr_pb2.Segment]:
     """Yields the header (language, duration) once, just before the first segment (or at the
     end when nothing was said), then each segment as it is decoded.
 
-    The header's `duration_seconds` is exact for a file of one window; for a longer one it is
-    what the container states (0 when it states nothing), as later windows are not decoded
-    yet when the first segments go out.
+    The header's `duration_seconds` is exact for a file of one window (or without speech);
+    for a longer one it is what the container states (0 when it states nothing), as later
+    windows are not decoded yet when the first segments go out. `on_decoded` is told the
+    exact duration at the end (Recognize answers with it).
     """
     audio: EncodedFile | None = None
     started = time.perf_counter()
@@ -86,6 +88,8 @@ async def transcribe_file(
         if audio is not None:
             audio.close()
     seconds = audio.decoded_seconds
+    if on_decoded is not None:
+        on_decoded(seconds)
     metrics.AUDIO_SECONDS.labels(rpc="recognize").inc(seconds)
     if seconds > 0:
         metrics.REAL_TIME_FACTOR.labels(kind="batch").observe(

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import grpc
 import structlog
@@ -54,7 +54,12 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     ) -> asr_pb2.RecognizeResponse:
         try:
             response = asr_pb2.RecognizeResponse(model=self._engine.model_name)
-            async for step in self._recognize(request.config, request.audio):
+
+            def decoded(seconds: float) -> None:
+                # Exact once the whole file is decoded (the header may carry the container's).
+                response.duration_seconds = seconds
+
+            async for step in self._recognize(request.config, request.audio, decoded):
                 if isinstance(step, asr_pb2.Segment):
                     response.segments.append(step)
                 else:
@@ -87,13 +92,16 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             await _abort(context, error)
 
     async def _recognize(
-        self, config: asr_pb2.RecognitionConfig, audio_bytes: bytes
+        self,
+        config: asr_pb2.RecognitionConfig,
+        audio_bytes: bytes,
+        on_decoded: Callable[[float], None] | None = None,
     ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse | asr_pb2.Segment]:
         """Yields the header (language, duration) then each segment as it is decoded:
         admitted before any decoding, decoded window by window (`files.py`)."""
         options = self._engine.options_of(config)
         async for step in transcribe_file(
-            self._engine, self._scheduler, self._settings, audio_bytes, options
+            self._engine, self._scheduler, self._settings, audio_bytes, options, on_decoded
         ):
             yield step
 

@@ -225,3 +225,17 @@ async def test_a_short_file_is_served_between_the_windows_of_a_long_one(stub, au
     # One slot: the short file got it after one window of the long one, not after all 12.
     assert finished == ["short", "long"]
     assert "ask not what your country" in short.text.lower()
+
+
+async def test_recognize_answers_the_decoded_duration_when_the_container_states_none(
+    stub, auth_metadata
+):
+    # Three windows, no duration in the header: the answer's is what was decoded.
+    audio = flac_of_silence(hours=0.1, state_duration=False)
+    response = await stub.Recognize(
+        asr_pb2.RecognizeRequest(audio=audio, config=asr_pb2.RecognitionConfig(vad_filter=True)),
+        metadata=auth_metadata,
+        timeout=300,
+    )
+    assert response.duration_seconds == pytest.approx(360, abs=0.1)
+    assert not response.segments
