@@ -124,8 +124,12 @@ async def test_server_vad_session_one_completed_per_utterance(client):
             await connection.input_audio_buffer.append(audio=chunk)
 
         def all_turns_done(events: list[dict]) -> bool:
+            # The VAD has heard the end of the recording (JFK stops speaking after 10 s) and
+            # every turn it opened is done.
             started = len(of(events, "input_audio_buffer.speech_started"))
-            return started > 0 and len(of(events, "conversation.item.done")) == started
+            ends = [e["audio_end_ms"] for e in of(events, "input_audio_buffer.speech_stopped")]
+            heard_the_end = bool(ends) and max(ends) >= 9_000
+            return heard_the_end and len(of(events, "conversation.item.done")) == started
 
         events = await events_until(connection, all_turns_done)
         # Nothing further once every turn is done (the silence closed the last one).
