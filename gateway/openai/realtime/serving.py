@@ -247,8 +247,7 @@ class _Call:
         self.texts: list[str] = []
         self.errors: list[str] = []
         self.audio_ms = 0.0
-        # Retired: half-closed (commit) or cancelled (clear); no new items after a clear.
-        self.retired = False
+        # After a clear: turns not yet committed are dropped, and no new ones start.
         self.discard_uncommitted = False
         session_id = session.session_id + f"-{session.calls_opened}"
         self.grpc_call = session.stub.StreamingRecognize(
@@ -281,14 +280,13 @@ class _Call:
 
     async def retire(self) -> None:
         """Half-close: the service finalises what it holds and ends the call."""
-        self.retired = True
         tail = self.converter.flush()
         if tail:
             await self.append(tail)
         await self.queue.put(END)
 
     def cancel(self) -> None:
-        self.retired = self.discard_uncommitted = True
+        self.discard_uncommitted = True
         self.grpc_call.cancel()
         self.writer.cancel()
         self.forwarder.cancel()
