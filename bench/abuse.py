@@ -169,6 +169,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.abuse")
     parser.add_argument("--hours", type=float, default=4.0)
     parser.add_argument("--victims", type=int, default=5)
+    parser.add_argument(
+        "--attacks", default="flac-stated,flac-unstated,flac-over", help="comma-separated"
+    )
     args = parser.parse_args()
     token = secrets.token_urlsafe(24)
     stated = flac_of_silence(args.hours)
@@ -186,13 +189,16 @@ def main() -> None:
         platform.processor(),
     )
     print(f"{cpu}, {os.cpu_count()} cores")
-    print(f"files: {args.hours:g} h FLAC {len(stated) / MB:.1f} MB; over: 5 h")
+    window = os.environ.get("ASR_DECODE_WINDOW_SECONDS", "default")
+    print(f"files: {args.hours:g} h FLAC {len(stated) / MB:.1f} MB; over: 5 h; window {window}")
     print(
         "| attack | outcome (2 calls) | attack s | RSS added MB | worst health ms "
         "| victim p50 idle s | victim p50 during s (n) |"
     )
     print("|---|---|---|---|---|---|---|")
     for name, payload in attacks.items():
+        if name not in args.attacks.split(","):
+            continue
         result = attack(name, payload, token, args.victims)
         print(
             f"| {name} | {', '.join(result.outcomes)} | {result.attack_seconds:.1f} "
