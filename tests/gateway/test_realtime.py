@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from paneas.gateway.openai.realtime.audio import A_LAW, MU_LAW, InputConverter
+from paneas.gateway.openai.realtime.serving import Item, RealtimeSession
 from tests.gateway.test_asr_websocket import metric, until_metric
 from tests.support.audio import SAMPLES, read_pcm16, sample_path, wer
 
@@ -356,3 +357,40 @@ def test_resampling_keeps_state_across_appends():
     got += pieces.flush()
     assert len(got) == len(expected)
     assert np.abs(np.frombuffer(got, "<i2").astype(int) - np.frombuffer(expected, "<i2")).max() <= 2
+
+
+class _RecordingSocket:
+    """Stands in for the WebSocket: keeps what the session sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+async def test_completions_go_out_in_commit_order_whatever_order_they_finish_in():
+    socket = _RecordingSocket()
+    session = RealtimeSession(
+        socket,
+        None,
+        (),
+        model_aliases=(),
+        buffer_bytes=1 << 20,
+        idle_seconds=60,
+        max_append_bytes=1 << 19,
+    )
+    first, second = Item("item_first"), Item("item_second")
+    await session.commit_item(first)
+    await session.commit_item(second)
+    await session.complete_item(second, "second words", 1.0)
+    assert not of(socket.sent, COMPLETED)  # held until the first is done
+    await session.complete_item(first, "first words", 2.0)
+    completed = of(socket.sent, COMPLETED)
+    assert [event["item_id"] for event in completed] == ["item_first", "item_second"]
+    assert [event["transcript"] for event in completed] == ["first words", "second words"]
+    committed = of(socket.sent, "input_audio_buffer.committed")
+    assert [event["previous_item_id"] for event in committed] == [None, "item_first"]
+    done = of(socket.sent, "conversation.item.done")
+    assert done[1]["previous_item_id"] == "item_first"
+    assert done[1]["item"]["content"] == [{"type": "input_audio", "transcript": "second words"}]

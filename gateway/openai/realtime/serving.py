@@ -221,7 +221,9 @@ def apply_update(
 
 
 @dataclass
-class _Item:
+class Item:
+    """One committed buffer (a turn, with server VAD): a user message item."""
+
     item_id: str
     committed: bool = False
     previous_item_id: str | None = None
@@ -239,11 +241,11 @@ class _Call:
         self.queue = AudioBuffer(session.buffer_bytes)
         # Session audio time (ms) at which this call's audio starts.
         self.base_ms = base_ms
-        self.items: dict[int, _Item] = {}
-        self.speaking: tuple[int, _Item] | None = None
+        self.items: dict[int, Item] = {}
+        self.speaking: tuple[int, Item] | None = None
         self.next_index = 0
         # Manual mode: the item the commit created, and the finals that make it.
-        self.commit_item: _Item | None = None
+        self.commit_item: Item | None = None
         self.texts: list[str] = []
         self.errors: list[str] = []
         self.audio_ms = 0.0
@@ -352,7 +354,7 @@ class _Call:
             if item is None:
                 if self.discard_uncommitted:
                     continue
-                item = _Item(new_id("item"))
+                item = Item(new_id("item"))
                 self.items[index] = item
                 self.next_index = max(self.next_index, index + 1)
             if not item.committed:
@@ -368,7 +370,7 @@ class _Call:
     async def _start_item(self, audio_start_ms: int) -> None:
         if self.discard_uncommitted:
             return
-        item = _Item(new_id("item"))
+        item = Item(new_id("item"))
         index = self.next_index
         self.next_index += 1
         self.items[index] = item
@@ -394,7 +396,7 @@ class _Call:
         )
         await self.session.commit_item(item)
 
-    async def commit_speaking(self) -> _Item | None:
+    async def commit_speaking(self) -> Item | None:
         """Server VAD, on the client's commit: the turn being spoken ends here."""
         if self.speaking is None:
             return None
@@ -444,7 +446,7 @@ class RealtimeSession:
         self._uncommitted_ms = 0.0
         self._audio_appended = False
         self._last_item_id: str | None = None
-        self._order: deque[_Item] = deque()
+        self._order: deque[Item] = deque()
         self._send_lock = asyncio.Lock()
         self._ended: SessionEnded | None = None
         self._reader: asyncio.Task | None = None
@@ -457,7 +459,7 @@ class RealtimeSession:
             self.outcome.bytes_sent += len(text)
             await self.websocket.send_text(text)
 
-    async def commit_item(self, item: _Item) -> None:
+    async def commit_item(self, item: Item) -> None:
         item.committed = True
         previous, self._last_item_id = self._last_item_id, item.item_id
         item.previous_item_id = previous
@@ -476,7 +478,7 @@ class RealtimeSession:
         )
 
     async def complete_item(
-        self, item: _Item, transcript: str | None, seconds: float, failure: str | None = None
+        self, item: Item, transcript: str | None, seconds: float, failure: str | None = None
     ) -> None:
         previous = item.previous_item_id
         events: list[dict] = []
@@ -761,12 +763,12 @@ class RealtimeSession:
         call, self._call = self._call, None
         self._uncommitted_ms = 0.0
         if call.manual:
-            item = _Item(new_id("item"))
+            item = Item(new_id("item"))
             call.commit_item = item
             await self.commit_item(item)
         elif await call.commit_speaking() is None:
             # No turn being spoken: the buffer held no speech, an empty item as OpenAI gives.
-            item = _Item(new_id("item"))
+            item = Item(new_id("item"))
             await self.commit_item(item)
             await self.complete_item(item, "", call.audio_ms / 1000)
         await call.retire()
