@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 import grpc
@@ -25,9 +26,10 @@ import structlog
 from fastapi import APIRouter, Body, Depends, Request, WebSocket
 from fastapi.responses import JSONResponse
 
-from paneas.gateway.asr.stream import TRY_AGAIN_LATER
+from paneas.gateway.analytics.models import UsageEvent
+from paneas.gateway.asr.stream import TRY_AGAIN_LATER, Outcome
 from paneas.gateway.auth import CHALLENGE, require_token
-from paneas.gateway.errors import error_response
+from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response
 from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.openai.errors import openai_error_body
 from paneas.gateway.openai.realtime.protocol import (
@@ -46,6 +48,7 @@ from paneas.gateway.routers.asr_stream import ACTIVE_STREAMS, STREAMS
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
 ROUTE = "/v1/realtime"
+RPC = "/paneas.asr.v1.AsrService/StreamingRecognize"
 SUBPROTOCOL = "realtime"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 CLIENT_SECRET_PREFIX = "ek_"
@@ -125,7 +128,7 @@ def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
 
 @router.websocket(ROUTE, name="openai_realtime")
 async def realtime(websocket: WebSocket) -> None:
-    started = time.perf_counter()
+    started, occurred_at = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
     intent = websocket.query_params.get("intent", "transcription")
     if intent != "transcription":
         await _deny(
@@ -196,6 +199,51 @@ async def realtime(websocket: WebSocket) -> None:
         status=outcome.status.name if outcome.status else None,
         audio_seconds=round(outcome.audio_seconds, 3),
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    _record(websocket, token, outcome, started, occurred_at, dict(metadata)["x-request-id"])
+
+
+def _http_status(outcome: Outcome) -> int:
+    """The HTTP status that says the same, for analytics."""
+    # Leaving is how a Realtime client ends its session (there is no stop event): not an error.
+    if outcome.kind in ("completed", "client_disconnected"):
+        return 200
+    if outcome.kind == "client_error":
+        return 400
+    return HTTP_STATUS_BY_CODE.get(outcome.status, 500)
+
+
+def _record(
+    websocket: WebSocket,
+    token: str,
+    outcome: Outcome,
+    started: float,
+    occurred_at: datetime,
+    request_id: str,
+) -> None:
+    """One analytics row per session, as the native stream writes per stream."""
+    analytics = getattr(websocket.app.state, "analytics", None)
+    if analytics is None:
+        return
+    analytics.recorder.record(
+        UsageEvent(
+            occurred_at=occurred_at,
+            route=ROUTE,
+            method="WEBSOCKET",
+            rpc=RPC,
+            model=None,
+            status=_http_status(outcome),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            request_bytes=outcome.audio_bytes,
+            response_bytes=outcome.bytes_sent,
+            audio_seconds=outcome.audio_seconds,
+            prompt_tokens=0,
+            completion_tokens=0,
+            pages=0,
+            characters=sum(len(text) for text in outcome.final_texts),
+            token_hash=hashlib.sha256(token.encode()).hexdigest()[:16],
+            request_id=request_id,
+        )
     )
 
 
