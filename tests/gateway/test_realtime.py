@@ -321,6 +321,30 @@ async def test_bad_input_gets_error_events_and_the_session_goes_on(url, api_toke
         }
 
 
+async def test_a_configuration_the_service_refuses_ends_the_session_with_its_reason(url, api_token):
+    """A prompt over Whisper's token budget is refused by the service when the call opens."""
+    async with connect(url, additional_headers={"Authorization": f"Bearer {api_token}"}) as ws:
+        assert (await next_event(ws))["type"] == "session.created"
+        await send(
+            ws,
+            type="session.update",
+            session=transcription_session(transcription={"prompt": "alpha " * 300}),
+        )
+        assert (await next_event(ws))["type"] == "session.updated"
+        with contextlib.suppress(ConnectionClosed):  # the refusal may close it mid-send
+            await send(
+                ws, type="input_audio_buffer.append", audio=base64.b64encode(bytes(48_000)).decode()
+            )
+        error = await next_event(ws, within=30)
+        assert error["type"] == "error", error
+        assert error["error"]["type"] == "invalid_request_error"
+        assert "the limit is 223 tokens" in error["error"]["message"]
+        assert "open a new session" in error["error"]["message"]
+        with pytest.raises(ConnectionClosed):
+            await next_event(ws)
+    assert ws.close_code == 1007
+
+
 async def test_vanishing_client_frees_the_service_slot(gateway, asr_service, url, api_token):
     gateway_metrics = f"{gateway.url}/metrics"
     await until_metric(asr_service.metrics_url, "paneas_asr_active_streams", 0)
