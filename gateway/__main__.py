@@ -7,6 +7,8 @@ from paneas.gateway.settings import GatewaySettings
 from paneas.services.runtime.logs import configure_logging
 from paneas.services.runtime.settings import RuntimeSettings
 
+WS_MAX_QUEUED_FRAMES = 4
+
 
 def main() -> None:
     settings = GatewaySettings()
@@ -22,6 +24,10 @@ def main() -> None:
         timeout_graceful_shutdown=30,
         # The default, 16 MiB, would let one frame buffer 16 MiB before anything checks it.
         ws_max_size=settings.asr_stream_max_frame_bytes,
+        # Frames the server holds for a socket whose app has stopped reading (a live stream
+        # under backpressure); with the frame limit and the stream's byte buffer this bounds a
+        # socket's memory (the default, 32, would allow 32 frames of the limit).
+        ws_max_queue=WS_MAX_QUEUED_FRAMES,
     )
 
 

@@ -34,8 +34,9 @@ class AudioBuffer:
     async def put(self, chunk: bytes | None) -> None:
         size = len(chunk or b"")
         async with self._changed:
+            # `END` (no bytes) never waits, even behind a chunk over the budget.
             await self._changed.wait_for(
-                lambda: not self._chunks or self.bytes + size <= self.max_bytes
+                lambda: not self._chunks or self.bytes + size <= self.max_bytes or not size
             )
             self._chunks.append(chunk)
             self._count(size)
