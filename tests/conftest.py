@@ -233,6 +233,8 @@ def gateway(
         RATE_LIMIT_OCR="1000000",
         RATE_LIMIT_LLM="1000000",
         RATE_LIMIT_TTS="1000000",
+        RATE_LIMIT_STREAM_HANDSHAKES="1000000",
+        RATE_LIMIT_CONCURRENT_STREAMS="1000000",
         **otlp_env(otlp_collector),
     )
     yield running

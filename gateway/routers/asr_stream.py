@@ -148,15 +148,25 @@ def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
 @router.websocket(ROUTE, name="asr_stream")
 async def asr_stream(websocket: WebSocket) -> None:
     started, occurred_at = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
+    state = websocket.app.state
+    limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
     try:
         token = _credentials(websocket)
     except Refused as refusal:
+        # Failed attempts count against the address, as for HTTP: guessing is rate limited.
+        client = websocket.scope.get("client")
+        try:
+            if limits is not None:
+                await limits.count_handshake("ip:" + (client[0] if client else "unknown"))
+        except StreamRefused as over:
+            await _refuse_handshake(websocket, over)
+            STREAMS.labels("rate_limited").inc()
+            _record(websocket, None, 429, started, occurred_at, Outcome(close_code=None), None)
+            return
         await _refuse(websocket, str(refusal))
         STREAMS.labels("unauthenticated").inc()
         _record(websocket, None, 401, started, occurred_at, Outcome(close_code=None), None)
         return
-    state = websocket.app.state
-    limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
     if limits is not None:
         try:
             await limits.count_handshake(_identity(token))

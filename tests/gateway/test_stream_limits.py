@@ -129,6 +129,19 @@ async def test_handshakes_beyond_the_limit_are_refused_with_429(replicas, tokens
     assert "stream_handshakes" in json.loads(response.body)["message"]
 
 
+async def test_failed_handshakes_count_against_the_address(replicas):
+    url = replicas[0]
+    for _ in range(HANDSHAKES_PER_WINDOW):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, additional_headers=bearer("a-guess")):
+                pass
+        assert refused.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as limited:
+        async with connect(url, additional_headers=bearer("another-guess")):
+            pass
+    assert limited.value.response.status_code == 429
+
+
 async def test_an_idle_client_is_closed(tight_gateway, tokens):
     url = tight_gateway.url.replace("http://", "ws://", 1) + "/api/v1/asr/stream"
     ws, ready = await open_stream(url, tokens[0])
