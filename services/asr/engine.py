@@ -61,8 +61,6 @@ _PROMPT_POSITIONS = DECODER_POSITIONS - TRANSCRIPT_TOKENS
 _PROMPT_SPECIAL_TOKENS = 5
 # Tokens initial_prompt and hotwords may take together (223, faster-whisper's cap for each).
 PROMPT_TOKEN_LIMIT = _PROMPT_POSITIONS - _PROMPT_SPECIAL_TOKENS
-# Tokens of a stream's text so far that condition its next final (about two sentences).
-_CONTEXT_TOKENS = 64
 
 
 class _WindowLimitReached(Exception):
@@ -276,7 +274,10 @@ class WhisperEngine:
 
     def prompt_tokens(self, text: str) -> int:
         """Whisper tokens of a prompt text, counted as faster-whisper encodes it."""
-        return len(self._tokens(text))
+        if not text.strip():
+            return 0
+        encoding = self.model.hf_tokenizer.encode(" " + text.strip(), add_special_tokens=False)
+        return len(encoding.ids)
 
     def language_of(self, language: str) -> str | None:
         """'pt-BR' -> 'pt'; None means detect."""
@@ -326,53 +327,28 @@ class WhisperEngine:
         return _transcript(info, segments, duration)
 
     def transcribe_utterance(
-        self, audio: np.ndarray, options: DecodeOptions, interim: bool, context: str = ""
+        self, audio: np.ndarray, options: DecodeOptions, interim: bool
     ) -> tuple[list[Segment], TranscriptionInfo]:
         """One live utterance. Interim passes are greedy and skip word alignment: they are
-        superseded within half a second anyway. A final is conditioned on `context`, the
-        stream's text so far, as a file's next window is on the previous one's."""
+        superseded within half a second anyway."""
         started = time.perf_counter()
         seconds = audio.size / SAMPLE_RATE
-        prompt = options.initial_prompt if interim else self._prompt_with_context(options, context)
         with self.model.live_decode(seconds):
-            decoded, info = self._transcribe_utterance(audio, options, interim, prompt)
+            decoded, info = self._transcribe_utterance(audio, options, interim)
         if seconds > 0:
             metrics.REAL_TIME_FACTOR.labels(kind="interim" if interim else "final").observe(
                 (time.perf_counter() - started) / seconds
             )
         return decoded, info
 
-    def _prompt_with_context(self, options: DecodeOptions, context: str) -> str | list[int] | None:
-        """The caller's prompt followed by the end of the stream's text so far, in the room
-        the caller's prompt and hotwords leave under `PROMPT_TOKEN_LIMIT`, at most
-        `_CONTEXT_TOKENS`. Decoded alone, beckett's 1.1 s "Fail better." comes out "Failed
-        better."; after "Fail again." it does not."""
-        if not context.strip():
-            return options.initial_prompt
-        caller = self._tokens(options.initial_prompt or "")
-        room = PROMPT_TOKEN_LIMIT - len(caller) - self.prompt_tokens(options.hotwords or "")
-        room = min(room, _CONTEXT_TOKENS)
-        if room <= 0:
-            return options.initial_prompt
-        return caller + self._tokens(context)[-room:]
-
-    def _tokens(self, text: str) -> list[int]:
-        if not text.strip():
-            return []
-        return self.model.hf_tokenizer.encode(" " + text.strip(), add_special_tokens=False).ids
-
     def _transcribe_utterance(
-        self,
-        audio: np.ndarray,
-        options: DecodeOptions,
-        interim: bool,
-        prompt: str | list[int] | None,
+        self, audio: np.ndarray, options: DecodeOptions, interim: bool
     ) -> tuple[list[Segment], TranscriptionInfo]:
         segments, info = self.model.transcribe(
             audio,
             language=options.language,
             task=options.task,
-            initial_prompt=prompt,
+            initial_prompt=options.initial_prompt,
             hotwords=options.hotwords,
             beam_size=1 if interim else options.beam_size,
             temperature=0.0 if interim else self._temperatures(options.temperature),

@@ -270,18 +270,14 @@ class StreamSession:
     async def _decode_final(self, audio: np.ndarray):
         options = self._config.options
         async with self._scheduler.slot(Priority.FINAL):
-            # The finals out by the time the decode starts condition it.
-            context = " ".join(self._transcripts[-4:])
             return await self._scheduler.run(
-                lambda: self._engine.transcribe_utterance(
-                    audio, options, interim=False, context=context
-                )
+                lambda: self._engine.transcribe_utterance(audio, options, interim=False)
             )
 
     def _open_utterance(self, start_sample: int) -> None:
         self._utterance = _Utterance(self._next_index, max(0, start_sample))
         self._utterance.frames.extend(self._preroll)
-        # The onset frames were speech, the rest of the preroll is not known to be.
+        # Unknown, and never searched for a cut: they open the utterance's first window.
         self._utterance.probabilities.extend([0.0] * len(self._preroll))
         self._next_index += 1
         self._preroll.clear()
