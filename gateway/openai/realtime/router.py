@@ -140,14 +140,24 @@ async def realtime(websocket: WebSocket) -> None:
         )
         STREAMS.labels("client_error").inc()
         return
+    state = websocket.app.state
+    limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
     try:
         token = credentials(websocket)
     except Refused as refusal:
+        # Failed attempts count against the address, as on the native stream: guessing keys
+        # or client secrets is rate limited.
+        client = websocket.scope.get("client")
+        try:
+            if limits is not None:
+                await limits.count_handshake("ip:" + (client[0] if client else "unknown"))
+        except StreamRefused as over:
+            await _deny(websocket, 429, over.message, {"Retry-After": str(over.retry_after)})
+            STREAMS.labels("rate_limited").inc()
+            return
         await _deny(websocket, 401, str(refusal), CHALLENGE)
         STREAMS.labels("unauthenticated").inc()
         return
-    state = websocket.app.state
-    limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
     if limits is not None:
         try:
             await limits.count_handshake(_identity(token))
