@@ -117,7 +117,9 @@ def unpacked(variant: str, cache: Path) -> Path:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    target = cache / Path(wheel).stem
+    # Every variant's wheel has the same file name: its cache folder (named by the build's
+    # key) tells them apart.
+    target = cache / Path(wheel).parent.name
     if not target.is_dir():
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, wheel],
