@@ -106,12 +106,19 @@ def error_response(
     return status_response(http_status, code, message, headers)
 
 
+# Trailing metadata a service puts on an error it classified itself (the LLM's
+# `engine_unavailable`, `context_length_exceeded`): the service answered.
+SERVICE_ERROR_CODE = "x-paneas-error-code"
+
+
 def grpc_error_message(error: grpc.aio.AioRpcError, service: str | None = None) -> str:
-    """The service's message; an UNAVAILABLE one names the `service` that is down (or
-    restarting, or not deployed), so a caller knows which part of the stack to look at."""
+    """The service's message; an UNAVAILABLE one the service did not send itself names the
+    `service` that is down (or restarting, or not deployed), so a caller knows which part of
+    the stack to look at."""
     code = error.code()
     message = error.details() or code.name
-    if code is grpc.StatusCode.UNAVAILABLE:
+    answered = any(key == SERVICE_ERROR_CODE for key, _ in error.trailing_metadata() or ())
+    if code is grpc.StatusCode.UNAVAILABLE and not answered:
         if service:
             message = (
                 f"the {service} service is unavailable (GET /api/v1/health shows each "

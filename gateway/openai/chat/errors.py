@@ -6,14 +6,19 @@ The service puts OpenAI's error `code` and `param` in trailing metadata, so the 
 
 import grpc
 
-from paneas.gateway.errors import HTTP_STATUS_BY_CODE, grpc_error_message, retry_after_seconds
+from paneas.gateway.errors import (
+    HTTP_STATUS_BY_CODE,
+    SERVICE_ERROR_CODE,
+    grpc_error_message,
+    retry_after_seconds,
+)
 from paneas.gateway.openai.errors import OpenAIError, openai_error_body
 
 # Initial metadata of Chat and StreamChat, echoed to the caller as headers of these names.
 SERVED_MODEL = "x-paneas-model"
 ROUTE = "x-paneas-route"
 # Trailing metadata of a failed call.
-ERROR_CODE = "x-paneas-error-code"
+ERROR_CODE = SERVICE_ERROR_CODE
 ERROR_PARAM = "x-paneas-error-param"
 
 
