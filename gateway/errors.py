@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from paneas.gateway.openai.errors import OpenAIError, is_openai_path, openai_error_response
+from paneas.services.runtime import wire
 
 # grpc-gateway runtime.HTTPStatusFromCode.
 HTTP_STATUS_BY_CODE: dict[grpc.StatusCode, int] = {
@@ -55,7 +56,7 @@ _CODE_BY_HTTP_STATUS = {
 
 # Trailing metadata in which a service says how long a refused caller should wait:
 # milliseconds (what the Paneas services send) or seconds.
-_RETRY_AFTER_METADATA = {"retry-after-ms": 0.001, "retry-after": 1.0}
+_RETRY_AFTER_METADATA = {wire.RETRY_AFTER_MS: 0.001, "retry-after": 1.0}
 # Retry-After of a RESOURCE_EXHAUSTED whose service named no delay, seconds.
 _DEFAULT_RETRY_AFTER = 1
 
@@ -106,18 +107,15 @@ def error_response(
     return status_response(http_status, code, message, headers)
 
 
-# Trailing metadata a service puts on an error it classified itself (the LLM's
-# `engine_unavailable`, `context_length_exceeded`): the service answered.
-SERVICE_ERROR_CODE = "x-paneas-error-code"
-
-
 def grpc_error_message(error: grpc.aio.AioRpcError, service: str | None = None) -> str:
     """The service's message; an UNAVAILABLE one the service did not send itself names the
     `service` that is down (or restarting, or not deployed), so a caller knows which part of
     the stack to look at."""
     code = error.code()
     message = error.details() or code.name
-    answered = any(key == SERVICE_ERROR_CODE for key, _ in error.trailing_metadata() or ())
+    # An error the service classified itself (the LLM's `engine_unavailable`) carries its
+    # code: the service answered.
+    answered = any(key == wire.ERROR_CODE for key, _ in error.trailing_metadata() or ())
     if code is grpc.StatusCode.UNAVAILABLE and not answered:
         if service:
             message = (

@@ -1,12 +1,12 @@
-"""Errors a caller can act on; the servicer maps each to its gRPC code."""
+"""Errors a caller can act on; each carries its gRPC code (services/runtime/errors.py)."""
 
 import grpc
 
+from paneas.services.runtime import errors
 
-class AsrError(Exception):
+
+class AsrError(errors.ServiceError):
     """Base of request-level ASR errors; the message says what is wrong and what to do."""
-
-    code = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class InvalidAudio(AsrError):
@@ -17,16 +17,12 @@ class InvalidRequest(AsrError):
     """A request that breaks the protocol (audio before config, config twice, ...)."""
 
 
-class AudioTooLong(AsrError):
+class AudioTooLong(errors.OutOfRange, AsrError):
     """A file or stream past the configured maximum duration."""
 
-    code = grpc.StatusCode.OUT_OF_RANGE
 
-
-class ChunkTooLarge(AsrError):
+class ChunkTooLarge(errors.OutOfRange, AsrError):
     """One streamed chunk over the per-message limit."""
-
-    code = grpc.StatusCode.OUT_OF_RANGE
 
 
 class UnknownModel(AsrError):
@@ -35,20 +31,12 @@ class UnknownModel(AsrError):
     code = grpc.StatusCode.NOT_FOUND
 
 
-class Overloaded(AsrError):
+class Overloaded(errors.Overloaded, AsrError):
     """Every slot is taken; the caller should retry after `retry_after` seconds."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class NotReady(AsrError):
+class NotReady(errors.NotReady, AsrError):
     """The model is still loading."""
-
-    code = grpc.StatusCode.UNAVAILABLE
 
 
 class InsightsDisabled(AsrError):

@@ -20,6 +20,7 @@ from paneas.asr.v1 import asr_pb2
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
 from paneas.services.asr import metrics
 from paneas.services.asr.settings import AsrSettings
+from paneas.services.runtime import wire
 
 log = structlog.get_logger("paneas.asr.insights")
 
@@ -75,7 +76,7 @@ class InsightClient:
         )
         call = self._stub.Chat(request, metadata=self._metadata, timeout=deadline_seconds)
         reply = await call
-        served = dict(await call.initial_metadata() or ()).get("x-paneas-model") or reply.model
+        served = dict(await call.initial_metadata() or ()).get(wire.SERVED_MODEL) or reply.model
         text = reply.choices[0].message.content.strip() if reply.choices else ""
         return Summary(text, served)
 

@@ -17,7 +17,6 @@ from paneas.services.asr.errors import (
     AsrError,
     InsightsDisabled,
     InvalidRequest,
-    Overloaded,
     StreamFailed,
 )
 from paneas.services.asr.files import transcribe_file
@@ -25,6 +24,7 @@ from paneas.services.asr.insights import InsightClient, InsightWorker
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.asr.streaming import StreamConfig, StreamSession
+from paneas.services.runtime.errors import abort
 
 log = structlog.get_logger()
 
@@ -69,7 +69,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             response.text = " ".join(s.text for s in response.segments if s.text)
             return response
         except AsrError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
     async def RecognizeStream(
         self, request: asr_pb2.RecognizeStreamRequest, context: grpc.aio.ServicerContext
@@ -89,7 +89,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             if first is not None:  # no speech at all: still say what was heard
                 yield first
         except AsrError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
     async def _recognize(
         self,
@@ -115,7 +115,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             self._scheduler.admit_stream()
         except AsrError as error:
             await _discard_requests(request_iterator, _REFUSAL_GRACE_SECONDS)
-            await _abort(context, error)
+            await abort(context, error)
             return
         session = StreamSession(self._engine, self._scheduler, config)
         insights = self._insight_worker(config, session)
@@ -130,7 +130,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 # does not race the status.
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
-                await _abort(context, error)
+                await abort(context, error)
         finally:
             # Normal end, error, or the client went away: free everything now, and stop
             # reading requests before the call is gone.
@@ -252,7 +252,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             metrics.AUDIO_SECONDS.labels(rpc="align").inc(response.duration_seconds)
             return response
         except AsrError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
 
 async def _discard_requests(request_iterator: AsyncIterator, seconds: float) -> None:
@@ -271,10 +271,3 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str:
         if name == key:
             return value
     return ""
-
-
-async def _abort(context: grpc.aio.ServicerContext, error: AsrError) -> None:
-    trailing = ()
-    if isinstance(error, Overloaded):
-        trailing = (("retry-after-ms", str(int(error.retry_after * 1000))),)
-    await context.abort(error.code, str(error), trailing_metadata=trailing)

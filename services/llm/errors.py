@@ -1,17 +1,25 @@
-"""Errors a caller can act on; each carries its gRPC code and OpenAI's error `code`/`param`."""
+"""Errors a caller can act on; each carries its gRPC code (services/runtime/errors.py) and
+OpenAI's error `code`/`param`, which travel in trailing metadata for the gateway's body."""
 
 import grpc
 
+from paneas.services.runtime import errors, wire
 
-class LlmError(Exception):
+
+class LlmError(errors.ServiceError):
     """Base of request-level LLM errors; the message says what is wrong and what to do."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
     openai_code = "invalid_request"
 
     def __init__(self, message: str, param: str = "") -> None:
         super().__init__(message)
         self.param = param
+
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        own = [(wire.ERROR_CODE, self.openai_code)]
+        if self.param:
+            own.append((wire.ERROR_PARAM, self.param))
+        return (*super().trailing_metadata(), *own)
 
 
 class InvalidRequest(LlmError):
@@ -27,15 +35,10 @@ class UnknownModel(LlmError):
     openai_code = "model_not_found"
 
 
-class Overloaded(LlmError):
+class Overloaded(errors.Overloaded, LlmError):
     """Every engine that could serve is busy; retry after `retry_after` seconds."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
     openai_code = "rate_limit_exceeded"
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class NoEngineAvailable(LlmError):

@@ -10,9 +10,11 @@ import grpc
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
 from paneas.services.llm import convert
 from paneas.services.llm.engines.base import ChatParams
-from paneas.services.llm.errors import LlmError, Overloaded
+from paneas.services.llm.errors import LlmError
 from paneas.services.llm.router import AUTO
 from paneas.services.llm.serving import ChatServing, Generation
+from paneas.services.runtime import wire
+from paneas.services.runtime.errors import abort
 
 
 class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
@@ -50,7 +52,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
             response.choices.append(choice)
             return response
         except LlmError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
     async def StreamChat(
         self, request: llm_pb2.StreamChatRequest, context: grpc.aio.ServicerContext
@@ -73,7 +75,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
                         usage.usage.CopyFrom(convert.usage_message(delta.usage))
                         yield usage
         except LlmError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
     async def _start(
         self,
@@ -85,7 +87,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         generation.id = f"chatcmpl-{uuid.uuid4().hex}"
         generation.created = int(time.time())
         await context.send_initial_metadata(
-            (("x-paneas-model", generation.model.name), ("x-paneas-route", generation.reason))
+            ((wire.SERVED_MODEL, generation.model.name), (wire.SERVED_ROUTE, generation.reason))
         )
         return generation
 
@@ -128,7 +130,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
                 token_count=count, model=model.name, context_window=model.engine.context_window
             )
         except LlmError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
 
 def _header(message, generation: Generation):
@@ -136,12 +138,3 @@ def _header(message, generation: Generation):
     message.model = generation.model.name
     message.created = generation.created
     return message
-
-
-async def _abort(context: grpc.aio.ServicerContext, error: LlmError) -> None:
-    trailing = [("x-paneas-error-code", error.openai_code)]
-    if error.param:
-        trailing.append(("x-paneas-error-param", error.param))
-    if isinstance(error, Overloaded):
-        trailing.append(("retry-after-ms", str(int(error.retry_after * 1000))))
-    await context.abort(error.code, str(error), trailing_metadata=tuple(trailing))

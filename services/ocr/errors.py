@@ -1,25 +1,32 @@
-"""Errors a caller can fix by changing the request; the servicer maps them to gRPC codes."""
+"""Errors a caller can act on; each carries its gRPC code (services/runtime/errors.py)."""
+
+import grpc
+
+from paneas.services.runtime import errors
 
 
-class OcrError(Exception):
+class OcrError(errors.ServiceError):
     """Base of every request-level OCR error; the message says what is wrong and what to do."""
 
 
 class InvalidDocument(OcrError):
-    """The request cannot be processed as given (maps to INVALID_ARGUMENT)."""
+    """The request cannot be processed as given."""
 
 
-class DocumentTooLarge(OcrError):
-    """The document exceeds a configured size limit (maps to RESOURCE_EXHAUSTED)."""
+class DocumentTooLarge(errors.OutOfRange, OcrError):
+    """The document exceeds a configured size limit (pages, pixels): it will never be served
+    as it is, so OUT_OF_RANGE (HTTP 400), not a retryable RESOURCE_EXHAUSTED."""
 
 
-class OcrBusy(OcrError):
-    """The page queue is full (maps to RESOURCE_EXHAUSTED with a retry hint)."""
+class OcrBusy(errors.Overloaded, OcrError):
+    """The page queue is full; retry after `retry_after` seconds."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+
+class NotReady(errors.NotReady, OcrError):
+    """The engines are still loading."""
 
 
 class RecognitionCancelled(OcrError):
     """The caller went away; the remaining pages were skipped."""
+
+    code = grpc.StatusCode.CANCELLED

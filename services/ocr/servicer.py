@@ -6,8 +6,9 @@ import threading
 import grpc
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
-from paneas.services.ocr.errors import DocumentTooLarge, InvalidDocument, OcrBusy
+from paneas.services.ocr.errors import NotReady, OcrError
 from paneas.services.ocr.pipeline import OcrPipeline
+from paneas.services.runtime.errors import abort
 
 
 class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
@@ -18,9 +19,7 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
         self, request: ocr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
     ) -> ocr_pb2.RecognizeResponse:
         if not self._pipeline.ready:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, "OCR engines are still loading; retry in a moment"
-            )
+            await abort(context, NotReady("OCR engines are still loading; retry in a moment"))
         cancelled = threading.Event()
         try:
             # Blocking work (decode, rasterise, recognise) runs off the event loop; the
@@ -30,16 +29,8 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
             # The client went away: free the workers from the pages not started yet.
             cancelled.set()
             raise
-        except InvalidDocument as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except DocumentTooLarge as error:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
-        except OcrBusy as error:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                str(error),
-                trailing_metadata=(("retry-after-ms", str(int(error.retry_after * 1000))),),
-            )
+        except OcrError as error:
+            await abort(context, error)
 
     async def ListEngines(
         self, request: ocr_pb2.ListEnginesRequest, context: grpc.aio.ServicerContext

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from paneas.services.runtime.errors import abort
 from paneas.services.tts import metrics
 from paneas.services.tts.encoding import FORMAT_NAMES, SAMPLE_RATES, Encoder, output_rate
 from paneas.services.tts.engines.base import EngineError, TtsEngine, VoiceSpec
@@ -14,7 +15,6 @@ from paneas.services.tts.errors import (
     AudioTooLarge,
     InvalidRequest,
     NotReady,
-    Overloaded,
     SynthesisFailed,
     TtsError,
 )
@@ -75,7 +75,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
         try:
             catalogue = self._ready()
         except TtsError as error:
-            await _abort(context, error)
+            await abort(context, error)
         response = tts_pb2.ListVoicesResponse(default_voice=catalogue.default)
         for voice in catalogue.speaking(request.language):
             response.voices.add(
@@ -125,7 +125,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
                 engine=job.voice.engine,
             )
         except TtsError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
     async def StreamSynthesize(
         self, request: tts_pb2.StreamSynthesizeRequest, context: grpc.aio.ServicerContext
@@ -154,7 +154,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
                     offset += chunk.duration
             self._observe(job, offset, time.perf_counter() - started, first_audio, "stream")
         except TtsError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
     def _ready(self) -> VoiceCatalogue:
         if self.catalogue is None:
@@ -264,10 +264,3 @@ async def _enumerate(chunks: AsyncIterator[Chunk]) -> AsyncIterator[tuple[int, C
     async for chunk in chunks:
         yield index, chunk
         index += 1
-
-
-async def _abort(context: grpc.aio.ServicerContext, error: TtsError) -> None:
-    trailing = ()
-    if isinstance(error, Overloaded):
-        trailing = (("retry-after-ms", str(int(error.retry_after * 1000))),)
-    await context.abort(error.code, str(error), trailing_metadata=trailing)

@@ -65,7 +65,8 @@ def test_pdf_with_text_layer_says_so(gateway, headers):
     [
         (b"", "empty.png", {}, 400, grpc.StatusCode.INVALID_ARGUMENT),
         (b"%PDF-1.7 broken", "broken.pdf", {}, 400, grpc.StatusCode.INVALID_ARGUMENT),
-        (blank_pages_pdf(2000), "long.pdf", {}, 429, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        # A limit the request will never fit: 400, not a 429 inviting a retry.
+        (blank_pages_pdf(2000), "long.pdf", {}, 400, grpc.StatusCode.OUT_OF_RANGE),
         (text_layer_pdf([["x"]]), "doc.pdf", {"pages": "9"}, 400, grpc.StatusCode.INVALID_ARGUMENT),
         (
             text_layer_pdf([["x"]]),
@@ -80,6 +81,7 @@ def test_pdf_with_text_layer_says_so(gateway, headers):
 def test_errors_map_to_http_with_a_status_body(gateway, headers, content, name, form, status, code):
     response = post(gateway, headers, content, name, **form)
     assert response.status_code == status, response.text
+    assert "retry-after" not in response.headers
     body = response.json()
     assert body["code"] == code.value[0]
     assert body["message"] and body["details"] == []

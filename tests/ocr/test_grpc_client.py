@@ -74,8 +74,8 @@ def test_text_layer_is_reported(stub, auth_metadata):
             grpc.StatusCode.INVALID_ARGUMENT,
             "password",
         ),
-        (blank_pages_pdf(2000), grpc.StatusCode.RESOURCE_EXHAUSTED, "OCR_MAX_PAGES"),
-        (decompression_bomb_png(30000, 30000), grpc.StatusCode.RESOURCE_EXHAUSTED, "pixels"),
+        (blank_pages_pdf(2000), grpc.StatusCode.OUT_OF_RANGE, "OCR_MAX_PAGES"),
+        (decompression_bomb_png(30000, 30000), grpc.StatusCode.OUT_OF_RANGE, "pixels"),
     ],
     ids=["empty", "not-a-document", "encrypted", "2000-pages", "decompression-bomb"],
 )

@@ -6,20 +6,9 @@ The service puts OpenAI's error `code` and `param` in trailing metadata, so the 
 
 import grpc
 
-from paneas.gateway.errors import (
-    HTTP_STATUS_BY_CODE,
-    SERVICE_ERROR_CODE,
-    grpc_error_message,
-    retry_after_seconds,
-)
+from paneas.gateway.errors import HTTP_STATUS_BY_CODE, grpc_error_message, retry_after_seconds
 from paneas.gateway.openai.errors import OpenAIError, openai_error_body
-
-# Initial metadata of Chat and StreamChat, echoed to the caller as headers of these names.
-SERVED_MODEL = "x-paneas-model"
-ROUTE = "x-paneas-route"
-# Trailing metadata of a failed call.
-ERROR_CODE = SERVICE_ERROR_CODE
-ERROR_PARAM = "x-paneas-error-param"
+from paneas.services.runtime import wire
 
 
 def _value(metadata: grpc.aio.Metadata | None, key: str) -> str | None:
@@ -31,15 +20,17 @@ def _value(metadata: grpc.aio.Metadata | None, key: str) -> str | None:
 
 def served_headers(metadata: grpc.aio.Metadata | None) -> dict[str, str]:
     """`x-paneas-model` (the model that served, after routing and fallback) and
-    `x-paneas-route` (why), when the service sent them."""
-    return {key: value for key in (SERVED_MODEL, ROUTE) if (value := _value(metadata, key))}
+    `x-paneas-route` (why), when the service sent them; the headers have the metadata's
+    names."""
+    served = (wire.SERVED_MODEL, wire.SERVED_ROUTE)
+    return {key: value for key in served if (value := _value(metadata, key))}
 
 
 def llm_error(error: grpc.aio.AioRpcError) -> OpenAIError:
     code = error.code()
     trailing = error.trailing_metadata()
-    openai_code = _value(trailing, ERROR_CODE)
-    param = _value(trailing, ERROR_PARAM)
+    openai_code = _value(trailing, wire.ERROR_CODE)
+    param = _value(trailing, wire.ERROR_PARAM)
     if code is grpc.StatusCode.NOT_FOUND:
         openai_code, param = openai_code or "model_not_found", param or "model"
     headers = served_headers(error.initial_metadata())
