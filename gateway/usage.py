@@ -46,14 +46,6 @@ def _asr_align(usage: Usage, response: Message) -> None:
     usage.audio_seconds = response.duration_seconds
 
 
-def _tts_chunk(usage: Usage, response: Message) -> None:
-    # StreamSynthesizeResponse: each chunk says where it ends, the last one the duration.
-    usage.model = response.voice
-    usage.audio_seconds = max(
-        usage.audio_seconds, response.offset_seconds + response.duration_seconds
-    )
-
-
 def _llm_chat(usage: Usage, response: Message) -> None:
     # ChatResponse, and every StreamChat chunk (the last one alone carries usage).
     if response.model:

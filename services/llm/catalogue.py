@@ -104,9 +104,3 @@ class RouterSpec(BaseModel):
     first_token_timeout_seconds: float = 30.0
     # Longest wait between two tokens once generation runs.
     idle_timeout_seconds: float = 60.0
-
-
-class Catalogue(BaseModel):
-    engines: dict[str, EngineSpec]
-    models: list[ModelEntry]
-    router: RouterSpec = RouterSpec()

@@ -191,11 +191,6 @@ class Encoder:
         return b"".join(out)
 
 
-def encode_whole(audio: np.ndarray, format_name: str, input_rate: int, output_rate: int) -> bytes:
-    encoder = Encoder(format_name, input_rate, output_rate, streaming=False)
-    return encoder.encode(audio) + encoder.finish()
-
-
 def stretch(audio: np.ndarray, sample_rate: int, tempo: float) -> np.ndarray:
     """Plays `audio` `tempo` times faster (0.5-100 per atempo stage), same pitch."""
     if abs(tempo - 1.0) < 1e-3 or audio.size == 0:

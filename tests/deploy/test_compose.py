@@ -144,7 +144,7 @@ def test_secrets_come_from_the_env_file():
 def test_bind_mounted_configs_exist(resolved):
     missing = []
     for name, service in resolved["services"].items():
-        for source, _target in _volumes(service):
+        for source, _ in _volumes(service):
             # Named volumes have no "/"; the Docker socket and logs are the host's.
             if "/" in source and not source.startswith("/var/") and not Path(source).exists():
                 missing.append((name, source))
