@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from paneas.services.runtime.settings import CommaSeparated
+from paneas.services.runtime.settings import CommaSeparated, InsecureSecret, secret_problem
 
 
 def _name_pairs(value: object) -> object:
@@ -66,7 +66,8 @@ class GatewaySettings(BaseSettings):
     }
     # Key that signs WebSocket tickets (POST /api/v1/asr/stream/tickets). Empty: a random
     # key per process, so a ticket only works on the replica that issued it; replicas behind
-    # one load balancer need the same secret.
+    # one load balancer need the same secret. Set, it must be at least 16 characters and no
+    # placeholder from the example files, or the gateway refuses to start.
     ticket_secret: str = Field("", repr=False)
     # How long a WebSocket ticket stays valid, seconds.
     ticket_ttl_seconds: PositiveFloat = 60.0
@@ -80,6 +81,12 @@ class GatewaySettings(BaseSettings):
     # A live stream whose client sends nothing for this long (before its stop event) is
     # closed, so an abandoned socket does not hold a stream slot, seconds.
     asr_stream_idle_seconds: PositiveFloat = 60.0
+
+    def model_post_init(self, context: object) -> None:
+        if self.ticket_secret and (
+            problem := secret_problem("GATEWAY_TICKET_SECRET", self.ticket_secret)
+        ):
+            raise InsecureSecret(problem)
 
     def targets(self) -> dict[str, str]:
         return {

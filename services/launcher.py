@@ -38,6 +38,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from paneas.gateway.analytics.settings import AnalyticsSettings
+from paneas.gateway.rate_limit.settings import RateLimitSettings
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.envoy.config import DIRECTORY_HEALTH_SERVICE, Tls, local_target, render_yaml
@@ -259,6 +261,9 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
     # Live transcription asks the LLM for insights, through Envoy too.
     env.setdefault("ASR_LLM_TARGET", ingress)
     gateway = GatewaySettings()
+    # Read here, not only by the gateway, so that a placeholder or short secret (the ticket
+    # secret, the Redis and PostgreSQL passwords) stops `paneas` before anything starts.
+    RateLimitSettings(), AnalyticsSettings()
     gateway_url = f"http://{gateway.host}:{gateway.port}"
     workdir = workdir or Path(tempfile.mkdtemp(prefix="paneas-"))
     ports = {"ocr": ocr.port, "llm": llm.port, "tts": tts.port}

@@ -6,6 +6,8 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from paneas.services.runtime.settings import InsecureSecret, url_password_problem
+
 # The async driver SQLAlchemy needs for each URL scheme people usually write.
 _ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
@@ -18,9 +20,11 @@ class AnalyticsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
 
     enabled: bool = True
-    # Where events are stored: a local SQLite file unless a PostgreSQL URL is given.
+    # Where events are stored: a local SQLite file unless a PostgreSQL URL is given. A
+    # password in it must be at least 16 characters and no placeholder, or the gateway
+    # refuses to start.
     database_url: str = Field(
-        "sqlite+aiosqlite:///./.state/analytics.db", validation_alias="DATABASE_URL"
+        "sqlite+aiosqlite:///./.state/analytics.db", validation_alias="DATABASE_URL", repr=False
     )
     # Events waiting for the writer; when full, new events are dropped (and counted).
     queue_size: PositiveInt = 10000
@@ -34,6 +38,12 @@ class AnalyticsSettings(BaseSettings):
     migration_retry_seconds: PositiveFloat = 10.0
     # Widest window GET /api/v1/analytics summarises; wider ones get 400, days.
     max_window_days: PositiveInt = 31
+
+    def model_post_init(self, context: object) -> None:
+        # Compose and Kubernetes build the URL from POSTGRES_PASSWORD: name what people set.
+        name = "POSTGRES_PASSWORD (the password in DATABASE_URL)"
+        if problem := url_password_problem(name, self.database_url):
+            raise InsecureSecret(problem)
 
     def async_url(self) -> URL:
         return async_database_url(self.database_url)

@@ -6,6 +6,7 @@ Lists are written comma-separated in the environment (`API_TOKENS=a,b`).
 """
 
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BeforeValidator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,7 +41,8 @@ def secret_problem(name: str, value: str) -> str | None:
     """Why `value` must not be used as the secret `name` (a placeholder, too short), or None.
 
     Shared by every component that reads a secret (the services' and the gateway's tokens,
-    the gateway's ticket secret), so they refuse the same values with the same words."""
+    the gateway's ticket secret, the Redis and PostgreSQL passwords in its URLs), so they
+    refuse the same values with the same words."""
     lowered = value.lower()
     if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
         return (
@@ -53,6 +55,14 @@ def secret_problem(name: str, value: str) -> str | None:
             f"{MIN_SECRET_CHARS}, e.g. `openssl rand -hex 24`"
         )
     return None
+
+
+def url_password_problem(name: str, url: str) -> str | None:
+    """`secret_problem` for the password a URL carries (`redis://:<password>@redis:6379/0`,
+    `postgresql://paneas:<password>@postgres/paneas`), or None when it carries none (a local
+    server without authentication, SQLite)."""
+    password = urlsplit(url).password
+    return secret_problem(name, unquote(password)) if password else None
 
 
 class RuntimeSettings(BaseSettings):

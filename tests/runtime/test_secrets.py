@@ -45,3 +45,55 @@ def test_insecure_tokens_are_refused_at_start(module, tokens, says):
     assert "openssl rand -hex 24" in output
     assert PLACEHOLDER not in output and SHORT not in output
     assert "Traceback" not in output
+
+
+# Every other secret the stack reads, as deployments set it: (setting, the value it takes
+# with `secret` inside, the name the refusal gives it).
+SECRET_SETTINGS = [
+    ("GATEWAY_TICKET_SECRET", "{secret}", "GATEWAY_TICKET_SECRET"),
+    (
+        "REDIS_URL",
+        "redis://:{secret}@127.0.0.1:6379/0",
+        "REDIS_PASSWORD (the password in REDIS_URL)",
+    ),
+    (
+        "DATABASE_URL",
+        "postgresql://paneas:{secret}@127.0.0.1:5432/paneas",
+        "POSTGRES_PASSWORD (the password in DATABASE_URL)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("setting", "value", "name"), SECRET_SETTINGS, ids=lambda s: s)
+@pytest.mark.parametrize(
+    ("module", "secret", "says"),
+    [
+        ("paneas.gateway", "change-me-ticket-secret", "holds a placeholder"),
+        ("paneas.gateway", SHORT, "holds a value of 12 characters; use at least 16"),
+        # The launcher refuses before it starts anything.
+        ("paneas.services.launcher", "change-me-redis-password", "holds a placeholder"),
+    ],
+    ids=["gateway-placeholder", "gateway-short", "launcher-placeholder"],
+)
+def test_insecure_secrets_are_refused_at_start(setting, value, name, module, secret, says):
+    env = {
+        **{key: val for key, val in os.environ.items() if key != "API_TOKENS"},
+        setting: value.format(secret=secret),
+        "GATEWAY_PORT": str(free_port()),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", module],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"refusing to start: {name} {says}" in output
+    assert "openssl rand -hex 24" in output
+    assert secret not in output
+    assert "Traceback" not in output
+    # The launcher said so itself, before starting any component.
+    assert "exited with" not in output
