@@ -212,12 +212,14 @@ def directory_component(directory: DirectorySettings, envoy: EnvoySettings) -> C
 def envoy_component(
     envoy: EnvoySettings,
     asr: AsrSettings,
+    gateway: GatewaySettings,
     ports: dict[str, int],
     host: str,
     workdir: Path,
     directory: DirectorySettings,
 ) -> Component:
-    """Envoy on a config rendered for this stack's ports (target `local`)."""
+    """Envoy on a config rendered for this stack's ports (target `local`), capping each call
+    at this stack's own deadlines: the gateway's per service, ASR's longest live stream."""
     tls = Tls(envoy.tls_cert, envoy.tls_key) if envoy.tls_cert and envoy.tls_key else None
     target = local_target(
         [asr.port + 10 * i for i in range(asr.instances)],
@@ -233,6 +235,8 @@ def envoy_component(
         listen_address=envoy.host,
         admin_address=envoy.admin_host,
         directory=(_connect_host(directory.host), directory.port),
+        max_call_seconds={name: gateway.timeout_for(name) for name in target.max_call_seconds},
+        max_stream_seconds=asr.max_stream_seconds,
     )
     config = workdir / "envoy.yaml"
     config.write_text(render_yaml(target))
@@ -294,7 +298,7 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
             [f"engines {','.join(tts.engines)}"] + _metrics_line(tts),
         ),
         directory_component(directory, envoy),
-        envoy_component(envoy, asr, ports, _connect_host(asr.host), workdir, directory),
+        envoy_component(envoy, asr, gateway, ports, _connect_host(asr.host), workdir, directory),
         Component(
             "gateway",
             "paneas.gateway",

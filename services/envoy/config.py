@@ -11,8 +11,13 @@ The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`):
 
 - route prefix `/paneas.S.v1.<Service>/` → cluster `S`, HTTP/2 upstreams, gRPC active
   health checks on the service's name (NOT_SERVING while loading or draining takes an
-  instance out), outlier detection, `timeout: 0s` (calls bring their own `grpc-timeout`,
-  honoured uncapped) and idle timeouts instead, so live streams last as long as they flow;
+  instance out), outlier detection, no route timeout but a cap on each call's duration
+  (`max_stream_duration`): a client's `grpc-timeout` may shorten it, never lengthen it, and a
+  call without one gets the cap. Unary-request calls are capped at the service's own longest
+  call (`Target.max_call_seconds`: the gateway's deadline for that service), live streams,
+  reflection and health watches at the longest live session (`Target.max_stream_seconds`:
+  `ASR_MAX_STREAM_SECONDS`); Envoy ends a call over its cap with DEADLINE_EXCEEDED and resets
+  it upstream. Idle timeouts end stuck calls sooner;
 - `asr` has N instances behind a consistent hash (MAGLEV by default, RING_HASH optional) on
   the `x-session-id` header, with bounded load (`hash_balance_factor`);
 - retries only before a call reached a servicer: `connect-failure` and `refused-stream`
@@ -42,6 +47,8 @@ from typing import Any, Literal
 
 import yaml
 
+from paneas.gateway.settings import GatewaySettings
+from paneas.services.asr.settings import AsrSettings
 from paneas.services.envoy.auth import lua_filter
 
 LbPolicy = Literal["MAGLEV", "RING_HASH"]
@@ -100,6 +107,18 @@ SERVICES: tuple[Service, ...] = (
 SERVICES_BY_NAME = {service.name: service for service in SERVICES}
 
 
+def default_max_call_seconds() -> dict[str, float]:
+    """Each service's longest unary-request call: the gateway's default deadline for it
+    (`GATEWAY_<S>_TIMEOUT_SECONDS`), so a call through Envoy gets no longer than one through
+    the gateway, and nothing the gateway sends is cut short."""
+    fields = GatewaySettings.model_fields
+    return {service.name: fields[f"{service.name}_timeout_seconds"].default for service in SERVICES}
+
+
+# The longest live session (`ASR_MAX_STREAM_SECONDS`), which the ASR service enforces itself.
+DEFAULT_MAX_STREAM_SECONDS: float = AsrSettings.model_fields["max_stream_seconds"].default
+
+
 @dataclass(frozen=True)
 class Tls:
     """Terminate TLS on the ingress listener (ALPN h2): PEM files as Envoy will see them."""
@@ -128,6 +147,11 @@ class Target:
     health_interval_seconds: float = 1.0
     tls: Tls | None = None
     stream_idle_timeout_seconds: int = 300
+    # Longest unary-request call per service (name -> seconds), and longest live stream,
+    # reflection session or health watch: each call's `grpc-timeout` is capped to it, and a
+    # call without one gets it (`_max_stream_duration`).
+    max_call_seconds: dict[str, float] = field(default_factory=default_max_call_seconds)
+    max_stream_seconds: float = DEFAULT_MAX_STREAM_SECONDS
     # (host, port) of the directory: health and reflection without the service header.
     directory: tuple[str, int] = ("127.0.0.1", DIRECTORY_PORT)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -200,7 +224,8 @@ def k8s_target(namespace: str = "paneas") -> Target:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:g}s"
+    # Never exponent notation (`1e+06s` is not a Duration).
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 
 def _address(host: str, port: int) -> dict:
@@ -250,13 +275,29 @@ UNARY_RETRY_ON = "connect-failure,refused-stream,unavailable"
 STREAM_RETRY_ON = "connect-failure,refused-stream"
 
 
-def _route_action(service: Service, target: Target, request_stream: bool) -> dict:
+def _max_stream_duration(seconds: float) -> dict:
+    """A call lasts at most `seconds`: with a `grpc-timeout` the shorter of the two (a client
+    may shorten the server's deadline, never lengthen it), without one `seconds`. Over it,
+    Envoy answers DEADLINE_EXCEEDED and resets the upstream call, which cancels it there."""
+    return {
+        "max_stream_duration": _duration(seconds),
+        "grpc_timeout_header_max": _duration(seconds),
+    }
+
+
+def _route_action(
+    service: Service, target: Target, request_stream: bool, long_lived: bool | None = None
+) -> dict:
+    """`long_lived` (live streams, reflection, health watches; request streams by default)
+    takes the stream cap, anything else the service's call cap."""
+    long_lived = request_stream if long_lived is None else long_lived
+    cap = target.max_stream_seconds if long_lived else target.max_call_seconds[service.name]
     action: dict[str, Any] = {
         "cluster": service.name,
-        # No route deadline: unary calls bring theirs (grpc-timeout, uncapped), streams last
-        # while they flow; stuck ones end by idle timeout.
+        # No route timeout (it would also cut streams that are still flowing): the duration
+        # cap bounds every call, idle timeouts end stuck ones sooner.
         "timeout": "0s",
-        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        "max_stream_duration": _max_stream_duration(cap),
         "idle_timeout": _duration(target.stream_idle_timeout_seconds),
         "retry_policy": _retry_policy(STREAM_RETRY_ON if request_stream else UNARY_RETRY_ON),
     }
@@ -268,9 +309,10 @@ def _route_action(service: Service, target: Target, request_stream: bool) -> dic
 def _directory_route_action(target: Target) -> dict:
     return {
         "cluster": DIRECTORY_CLUSTER,
-        # Reflection is a bidi stream and health Watch lasts as long as its caller wants.
+        # Reflection is a bidi stream and a health Watch lasts as long as its caller wants,
+        # up to the stream cap.
         "timeout": "0s",
-        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        "max_stream_duration": _max_stream_duration(target.max_stream_seconds),
         "idle_timeout": _duration(target.stream_idle_timeout_seconds),
         # One instance beside Envoy: retry only what never reached it (a restart).
         "retry_policy": {"retry_on": STREAM_RETRY_ON, "num_retries": 2},
@@ -327,7 +369,9 @@ def _routes(target: Target) -> list[dict]:
                             }
                         ],
                     },
-                    "route": _route_action(service, target, request_stream=request_stream),
+                    "route": _route_action(
+                        service, target, request_stream=request_stream, long_lived=True
+                    ),
                 }
             )
         routes.append(
