@@ -1,9 +1,14 @@
 """`python -m paneas.gateway` (or `paneas-gateway`): the REST gateway."""
 
+import contextlib
+import sys
+
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from paneas.gateway.app import create_app
 from paneas.gateway.settings import GatewaySettings
+from paneas.gateway.shutdown import GatewayServer
 from paneas.services.runtime.logs import configure_logging
 from paneas.services.runtime.settings import RuntimeSettings
 
@@ -14,8 +19,9 @@ def main() -> None:
     settings = GatewaySettings()
     runtime = RuntimeSettings()
     configure_logging("gateway", runtime.log_level, runtime.log_format)
-    uvicorn.run(
-        create_app(settings, runtime),
+    app = create_app(settings, runtime)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -29,6 +35,12 @@ def main() -> None:
         # socket's memory (the default, 32, would allow 32 frames of the limit).
         ws_max_queue=WS_MAX_QUEUED_FRAMES,
     )
+    # uvicorn.run, with live streams drained before the sockets close (gateway/shutdown.py).
+    server = GatewayServer(config, app.state.live_streams)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from paneas.gateway.routers import (
     tts,
 )
 from paneas.gateway.settings import GatewaySettings
+from paneas.gateway.shutdown import LiveStreams
 from paneas.gateway.telemetry import RequestTelemetryMiddleware
 from paneas.gateway.transcoding.routes import install_transcoded_routes
 from paneas.gateway.tts.voices import VoiceCatalogue
@@ -60,6 +61,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.api_tokens = tokens_or_generated(runtime.api_tokens, "gateway")
+    app.state.live_streams = LiveStreams(settings.asr_stream_drain_seconds)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -81,6 +81,10 @@ class GatewaySettings(BaseSettings):
     # A live stream whose client sends nothing for this long (before its stop event) is
     # closed, so an abandoned socket does not hold a stream slot, seconds.
     asr_stream_idle_seconds: PositiveFloat = 60.0
+    # At shutdown (SIGTERM) each open live stream's audio is ended, as if its client had sent
+    # stop, and its last results are waited for this long before the socket closes (1001,
+    # going away), seconds. HTTP requests in flight get uvicorn's 30 s after that.
+    asr_stream_drain_seconds: PositiveFloat = 10.0
 
     def model_post_init(self, context: object) -> None:
         if self.ticket_secret and (

@@ -51,7 +51,10 @@ from paneas.services.runtime.settings import RuntimeSettings
 from paneas.services.tts.settings import TtsSettings
 
 STARTUP_TIMEOUT_SECONDS = 600
-STOP_TIMEOUT_SECONDS = 40
+# How long one component may take to stop before it is killed: the services' grace (30 s),
+# or the gateway's live-stream drain (GATEWAY_ASR_STREAM_DRAIN_SECONDS, 10) followed by its
+# requests' grace (30), with a margin.
+STOP_TIMEOUT_SECONDS = 50
 # Lines of each child's output kept to show when it dies.
 LOG_TAIL_LINES = 30
 # Longest output line relayed whole (asyncio's stream limit); longer ones are dropped.

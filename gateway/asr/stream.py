@@ -20,6 +20,12 @@ gateway's memory. A client that sends nothing for `GATEWAY_ASR_STREAM_IDLE_SECON
 its stop event) is closed 1008 with a `DEADLINE_EXCEEDED` error event, so it cannot hold a
 stream slot for hours. A client that goes away cancels the gRPC call at once, which frees the
 service's stream slot.
+
+When the gateway shuts down (`paneas.gateway.shutdown`), each session is told to go away: its
+audio ends there, as if the client had sent stop, so the service finalises the utterance
+being spoken; the session forwards the last results and the summary and closes with 1001
+(going away). If they do not come within `GATEWAY_ASR_STREAM_DRAIN_SECONDS`, an `UNAVAILABLE`
+error event goes out instead, then the same close. What the client sends meanwhile is dropped.
 """
 
 import asyncio
@@ -49,6 +55,7 @@ log = structlog.get_logger("paneas.gateway.asr_stream")
 
 # WebSocket close codes (RFC 6455 section 7.4.1, and 1013 from the IANA registry).
 NORMAL = 1000
+GOING_AWAY = 1001
 UNSUPPORTED_DATA = 1003
 INVALID_PAYLOAD = 1007
 POLICY_VIOLATION = 1008
@@ -268,15 +275,21 @@ class StreamSession:
         metadata: Sequence[tuple[str, str]],
         buffer_bytes: int,
         idle_seconds: float,
+        drain_seconds: float,
     ) -> None:
         self.websocket = websocket
         self.stub = stub
         self.metadata = tuple(metadata)
         self.queue = AudioBuffer(buffer_bytes)
         self.idle_seconds = idle_seconds
+        # How long, once going away, the service's last results are waited for.
+        self.drain_seconds = drain_seconds
         self.outcome = Outcome()
         self.config: StartConfig | None = None
         self._summary_sent = False
+        # The client's stop, or the gateway going away, has ended the audio.
+        self._audio_ended = False
+        self._going_away = asyncio.Event()
         # Audio written to the call before the service first answered, to replay on another
         # instance if this one vanishes first (None: answered, or over REPLAY_LIMIT_BYTES).
         self._unanswered: list[bytes] | None = []
@@ -307,10 +320,34 @@ class StreamSession:
         error = forwarder.exception()
         return isinstance(error, grpc.aio.AioRpcError) and _instance_lost(error, "")
 
+    def go_away(self) -> None:
+        """The gateway is shutting down: end the audio now, send the last results (waiting at
+        most `drain_seconds` for them) and close with 1001."""
+        self._going_away.set()
+
     async def run(self) -> Outcome:
         """Runs the session to its end; never raises for client or service errors."""
+        going_away = asyncio.create_task(self._going_away.wait(), name="asr-ws-going-away")
         try:
-            start = await self._receive_start()
+            return await self._run(going_away)
+        finally:
+            going_away.cancel()
+
+    async def _run(self, going_away: asyncio.Task) -> Outcome:
+        receiving = asyncio.create_task(self._receive_start(), name="asr-ws-start")
+        try:
+            await asyncio.wait({receiving, going_away}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not receiving.done():
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receiving
+        if receiving.cancelled():
+            # Going away before the client started: nothing to finish.
+            await self._close(GOING_AWAY, "the gateway is shutting down")
+            return self.outcome
+        try:
+            start = receiving.result()
         except ClientError as error:
             await self._fail_client(error)
             return self.outcome
@@ -335,8 +372,21 @@ class StreamSession:
             pump = asyncio.create_task(self._pump(), name="asr-ws-pump")
             writer = asyncio.create_task(self._write(call), name="asr-ws-write")
             tasks.extend((pump, writer))
+            loop = asyncio.get_running_loop()
+            # Once going away: when the service's last results must have come.
+            drain_deadline: float | None = None
             while True:
-                await asyncio.wait({pump, forwarder}, return_when=asyncio.FIRST_COMPLETED)
+                waiting = {pump, forwarder} | ({going_away} if drain_deadline is None else set())
+                timeout = None if drain_deadline is None else max(0.0, drain_deadline - loop.time())
+                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not (pump.done() or forwarder.done()):
+                    if drain_deadline is not None:
+                        break  # going away, and the last results did not come in time
+                    # Going away: the audio ends here, as if the client had sent stop, and
+                    # the service finalises the utterance being spoken.
+                    drain_deadline = loop.time() + self.drain_seconds
+                    await self._end_audio()
+                    continue
                 if not (forwarder.done() and self._may_reopen(forwarder)):
                     break
                 # The instance vanished before it answered (Envoy had not ejected it yet):
@@ -372,6 +422,21 @@ class StreamSession:
     async def _conclude(
         self, call: grpc.aio.StreamStreamCall, pump: asyncio.Task, forwarder: asyncio.Task
     ) -> None:
+        if not (pump.done() or forwarder.done()):
+            # Going away, and the service's last results did not come within the drain.
+            call.cancel()
+            forwarder.cancel()
+            with contextlib.suppress(BaseException):
+                await forwarder
+            self.outcome.kind, self.outcome.status = "backend_error", grpc.StatusCode.UNAVAILABLE
+            await self._error(
+                "UNAVAILABLE",
+                "the gateway is shutting down and the last results of this stream did not "
+                f"come within {self.drain_seconds:g} s (GATEWAY_ASR_STREAM_DRAIN_SECONDS); "
+                "reconnect to go on",
+                GOING_AWAY,
+            )
+            return
         if forwarder.done():
             error = forwarder.exception() if not forwarder.cancelled() else None
             if forwarder.cancelled():
@@ -381,7 +446,10 @@ class StreamSession:
                 with contextlib.suppress(*CLIENT_GONE):
                     if not self._summary_sent:
                         await self._send(self._gateway_summary())
-                await self._close(NORMAL, "")
+                if self._going_away.is_set():
+                    await self._close(GOING_AWAY, "the gateway is shutting down")
+                else:
+                    await self._close(NORMAL, "")
             elif isinstance(error, grpc.aio.AioRpcError):
                 await self._fail_backend(error)
             elif isinstance(error, CLIENT_GONE):
@@ -451,15 +519,16 @@ class StreamSession:
 
     async def _pump(self) -> None:
         """WebSocket -> queue, until the client leaves (returns) or errs (raises)."""
-        stopped = False
         while True:
             # After stop the client only waits for the last results and the summary.
-            message = await self._receive(idle_limit=not stopped)
+            message = await self._receive(idle_limit=not self._audio_ended)
             if message["type"] == "websocket.disconnect":
                 return
+            if self._going_away.is_set():
+                continue  # the gateway ended the audio: what the client sends now is dropped
             data = message.get("bytes")
             if data is not None:
-                if stopped:
+                if self._audio_ended:
                     raise ClientError("audio after the stop event", UNSUPPORTED_DATA)
                 if data:
                     self.outcome.audio_bytes += len(data)
@@ -467,13 +536,17 @@ class StreamSession:
                 continue
             event = _parse_event(message.get("text") or "")
             if event["event"] == "stop":
-                if not stopped:
-                    stopped = True
-                    await self.queue.put(_STOP)
+                await self._end_audio()
             elif event["event"] == "start":
                 raise ClientError("the stream has already started; send audio or stop")
             else:
                 raise ClientError(f'unknown event "{event["event"]}"; send audio or "stop"')
+
+    async def _end_audio(self) -> None:
+        """The end of the client's audio (its stop event, or the gateway going away), once."""
+        if not self._audio_ended:
+            self._audio_ended = True
+            await self.queue.put(_STOP)
 
     async def _write(self, call: grpc.aio.StreamStreamCall) -> None:
         """Queue -> service; half-closes after stop. A call that ended stops it quietly

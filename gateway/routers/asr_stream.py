@@ -12,6 +12,9 @@ Redis): beyond RATE_LIMIT_STREAM_HANDSHAKES per window the handshake is refused 
 before the socket is accepted; beyond RATE_LIMIT_CONCURRENT_STREAMS open streams the socket
 is accepted, told why in a RESOURCE_EXHAUSTED error event and closed 1013 (try again later),
 which browsers can read, unlike a refused handshake.
+
+While the gateway shuts down, handshakes are refused with HTTP 503 and open streams finish
+their last utterance (`paneas.gateway.shutdown`).
 """
 
 import contextlib
@@ -27,13 +30,14 @@ from prometheus_client import Counter, Gauge
 
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.asr.stream import (
+    GOING_AWAY,
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     Outcome,
     StreamSession,
 )
 from paneas.gateway.auth import CHALLENGE
-from paneas.gateway.errors import HTTP_STATUS_BY_CODE, status_response
+from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response, status_response
 from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
 from paneas.services.runtime.auth import bearer_token, token_is_valid
@@ -123,6 +127,27 @@ async def _refuse_handshake(websocket: WebSocket, refusal: StreamRefused) -> Non
         await websocket.close(TRY_AGAIN_LATER, "rate limited")  # HTTP 403
 
 
+async def refuse_while_draining(websocket: WebSocket) -> None:
+    """The gateway is shutting down: HTTP 503 before the upgrade, with the route's error
+    body (OpenAI's on /v1/realtime)."""
+    message = (
+        "the gateway is shutting down and takes no new streams; connect again (another "
+        "replica, or this one once restarted)"
+    )
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            error_response(
+                websocket.scope["path"],
+                503,
+                grpc.StatusCode.UNAVAILABLE,
+                message,
+                {"Retry-After": "1"},
+            )
+        )
+    else:
+        await websocket.close(GOING_AWAY, "shutting down")  # HTTP 403
+
+
 async def _refuse_stream(websocket: WebSocket, refusal: StreamRefused) -> None:
     await websocket.send_json(
         {
@@ -149,6 +174,10 @@ def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
 async def asr_stream(websocket: WebSocket) -> None:
     started, occurred_at = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
     state = websocket.app.state
+    if state.live_streams.draining:
+        await refuse_while_draining(websocket)
+        STREAMS.labels("shutting_down").inc()
+        return
     limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
     try:
         token = _credentials(websocket)
@@ -202,10 +231,12 @@ async def asr_stream(websocket: WebSocket) -> None:
         metadata,
         state.settings.asr_stream_buffer_bytes,
         state.settings.asr_stream_idle_seconds,
+        state.settings.asr_stream_drain_seconds,
     )
     ACTIVE_STREAMS.inc()
     try:
-        outcome = await session.run()
+        with state.live_streams.track(session):
+            outcome = await session.run()
     except Exception:
         log.exception("asr stream failed", session_id=session.outcome.session_id)
         await session.fail_internal()

@@ -85,6 +85,7 @@ def test_every_route_caps_the_duration_by_its_class():
             assert route["route"]["max_stream_duration"]["grpc_timeout_header_max"] != "0s"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("asked", [ASKED_SECONDS, None], ids=["asks-600s", "asks-nothing"])
 async def test_a_call_ends_at_the_call_cap_however_long_it_asks(capped_envoy, auth_metadata, asked):
     async with grpc.aio.insecure_channel(capped_envoy.address) as channel:
@@ -103,6 +104,7 @@ async def test_a_call_ends_at_the_call_cap_however_long_it_asks(capped_envoy, au
     assert CALL_CAP_SECONDS - 0.1 <= elapsed <= CALL_CAP_SECONDS + SLACK_SECONDS, elapsed
 
 
+@pytest.mark.slow
 async def test_a_live_stream_ends_at_the_stream_cap(capped_envoy, auth_metadata):
     async with grpc.aio.insecure_channel(capped_envoy.address) as channel:
         call = asr_pb2_grpc.AsrServiceStub(channel).StreamingRecognize(

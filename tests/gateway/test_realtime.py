@@ -402,6 +402,7 @@ async def test_completions_go_out_in_commit_order_whatever_order_they_finish_in(
         model_aliases=(),
         buffer_bytes=1 << 20,
         idle_seconds=60,
+        drain_seconds=10,
         max_append_bytes=1 << 19,
     )
     first, second = Item("item_first"), Item("item_second")

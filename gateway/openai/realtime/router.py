@@ -11,7 +11,9 @@ the token that minted it, single use, short-lived (`expires_after.seconds`, 10-6
 GATEWAY_TICKET_TTL_SECONDS). Unauthenticated handshakes are refused with HTTP 401 and OpenAI's
 error body, before the socket is accepted.
 
-The stream limits, gauge and counters are the native live stream's (`routers.asr_stream`).
+The stream limits, gauge and counters are the native live stream's (`routers.asr_stream`),
+and so is shutdown: handshakes refused with 503, open sessions finishing their last turn
+(`paneas.gateway.shutdown`).
 """
 
 import contextlib
@@ -44,7 +46,7 @@ from paneas.gateway.openai.realtime.serving import (
     apply_update,
 )
 from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
-from paneas.gateway.routers.asr_stream import ACTIVE_STREAMS, STREAMS
+from paneas.gateway.routers.asr_stream import ACTIVE_STREAMS, STREAMS, refuse_while_draining
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
 ROUTE = "/v1/realtime"
@@ -129,6 +131,10 @@ def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
 @router.websocket(ROUTE, name="openai_realtime")
 async def realtime(websocket: WebSocket) -> None:
     started, occurred_at = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
+    if websocket.app.state.live_streams.draining:
+        await refuse_while_draining(websocket)
+        STREAMS.labels("shutting_down").inc()
+        return
     intent = websocket.query_params.get("intent", "transcription")
     if intent != "transcription":
         await _deny(
@@ -188,12 +194,14 @@ async def realtime(websocket: WebSocket) -> None:
         model_aliases=settings.asr_model_aliases,
         buffer_bytes=settings.asr_stream_buffer_bytes,
         idle_seconds=settings.asr_stream_idle_seconds,
+        drain_seconds=settings.asr_stream_drain_seconds,
         # Half a WebSocket frame: an append over it still arrives, and is refused in words.
         max_append_bytes=settings.asr_stream_max_frame_bytes // 2,
     )
     ACTIVE_STREAMS.inc()
     try:
-        outcome = await session.run()
+        with state.live_streams.track(session):
+            outcome = await session.run()
     finally:
         ACTIVE_STREAMS.dec()
         if lease is not None:

@@ -26,6 +26,12 @@ Errors in what the client sends are `error` events and the session goes on, as O
 a failed utterance is `conversation.item.input_audio_transcription.failed`; the service
 refusing or losing the stream, or an idle client, ends the session with an `error` and the
 same close codes as the native stream (`paneas.gateway.asr.stream`).
+
+When the gateway shuts down (`paneas.gateway.shutdown`) the session goes away as the native
+stream does: its audio ends there (the turn being spoken, or the manual buffer of at least
+100 ms, is committed as if the client had committed it, and every call is half-closed), the
+transcripts still to come are sent (waiting at most `GATEWAY_ASR_STREAM_DRAIN_SECONDS`, else
+an `error` event), and the socket closes with 1001. What the client sends meanwhile is dropped.
 """
 
 import asyncio
@@ -48,6 +54,7 @@ from paneas.gateway.asr.buffer import END, AudioBuffer
 from paneas.gateway.asr.stream import (
     _CLOSE_CODE_BY_STATUS,
     CLIENT_GONE,
+    GOING_AWAY,
     INTERNAL_ERROR,
     NORMAL,
     POLICY_VIOLATION,
@@ -424,6 +431,7 @@ class RealtimeSession:
         model_aliases: Sequence[str],
         buffer_bytes: int,
         idle_seconds: float,
+        drain_seconds: float,
         max_append_bytes: int,
     ) -> None:
         self.websocket = websocket
@@ -432,6 +440,8 @@ class RealtimeSession:
         self.model_aliases = tuple(model_aliases)
         self.buffer_bytes = buffer_bytes
         self.idle_seconds = idle_seconds
+        # How long, once going away, the last transcripts are waited for.
+        self.drain_seconds = drain_seconds
         self.max_append_bytes = max_append_bytes
         self.session_id = new_id("sess")
         self.expires_at = int(time.time()) + 3600
@@ -450,6 +460,7 @@ class RealtimeSession:
         self._send_lock = asyncio.Lock()
         self._ended: SessionEnded | None = None
         self._reader: asyncio.Task | None = None
+        self._going_away = asyncio.Event()
 
     # --- sending -------------------------------------------------------------------------
 
@@ -580,9 +591,15 @@ class RealtimeSession:
 
     # --- the session -----------------------------------------------------------------------
 
+    def go_away(self) -> None:
+        """The gateway is shutting down: end the audio now, send the transcripts still to
+        come (waiting at most `drain_seconds`) and close with 1001."""
+        self._going_away.set()
+
     async def run(self) -> Outcome:
         """Serves the session until the client leaves or it cannot go on; never raises for
         client or service errors."""
+        going_away = asyncio.create_task(self._going_away.wait(), name="realtime-going-away")
         try:
             await self.send(
                 server_event(
@@ -591,20 +608,26 @@ class RealtimeSession:
                 )
             )
             self._reader = asyncio.create_task(self._read(), name="realtime-read")
+            await asyncio.wait({self._reader, going_away}, return_when=asyncio.FIRST_COMPLETED)
+            if not self._reader.done():
+                await self._finish_going_away()
             try:
                 await self._reader
             except asyncio.CancelledError:
-                if self._ended is None:
+                if self._ended is None and not self._going_away.is_set():
                     raise
             except SessionEnded as ended:
                 self._ended = ended
             if self._ended is not None:
                 await self._end(self._ended)
             elif self.websocket.application_state is WebSocketState.CONNECTED:
-                await self._close(NORMAL)
+                await self._close(GOING_AWAY if self._going_away.is_set() else NORMAL)
         except CLIENT_GONE:
             self._client_left()
         finally:
+            going_away.cancel()
+            if self._reader is not None:
+                self._reader.cancel()
             for call in list(self._calls):
                 call.cancel()
             for call in list(self._calls):
@@ -613,6 +636,56 @@ class RealtimeSession:
                         await task
             self._calls.clear()
         return self.outcome
+
+    async def _finish_going_away(self) -> None:
+        """Ends the audio and waits, at most `drain_seconds`, until every call has given its
+        last transcripts (or the client left, or a call failed); then stops the reader."""
+        assert self._reader is not None
+        await self._end_audio()
+        forwarders = {call.forwarder for call in self._calls}
+        deadline = asyncio.get_running_loop().time() + self.drain_seconds
+        while forwarders and not self._reader.done():
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            done, _ = await asyncio.wait(
+                {self._reader, *forwarders}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                self.outcome.kind, self.outcome.status = (
+                    "backend_error",
+                    grpc.StatusCode.UNAVAILABLE,
+                )
+                self._ended = SessionEnded(
+                    "the gateway is shutting down and the last transcripts of this session did "
+                    f"not come within {self.drain_seconds:g} s "
+                    "(GATEWAY_ASR_STREAM_DRAIN_SECONDS); open a new session to go on",
+                    "server_shutting_down",
+                    GOING_AWAY,
+                    "server_error",
+                )
+                break
+            forwarders -= done
+        self._reader.cancel()
+
+    async def _end_audio(self) -> None:
+        """Going away: the audio ends here. The turn being spoken (server VAD) or the buffer
+        (manual commits, at least MIN_COMMIT_MS) is committed as if the client had committed
+        it, and the call is half-closed, so the service finalises what it holds."""
+        call, self._call = self._call, None
+        uncommitted_ms, self._uncommitted_ms = self._uncommitted_ms, 0.0
+        if call is None:
+            return
+        if call.manual:
+            if uncommitted_ms < MIN_COMMIT_MS:
+                # Too little to transcribe, as a commit of it would be refused.
+                call.cancel()
+                self._calls.discard(call)
+                return
+            item = Item(new_id("item"))
+            call.commit_item = item
+            await self.commit_item(item)
+        else:
+            await call.commit_speaking()
+        await call.retire()
 
     def _client_left(self) -> None:
         if self.outcome.kind == "completed":
@@ -653,6 +726,8 @@ class RealtimeSession:
             if message["type"] == "websocket.disconnect":
                 self._client_left()
                 return
+            if self._going_away.is_set():
+                continue  # the gateway ended the audio: what the client sends now is dropped
             event_id = None
             try:
                 text = message.get("text")
