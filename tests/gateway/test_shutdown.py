@@ -2,7 +2,7 @@
 gateway in front of the suite's real ASR service; a client streams recorded speech in real
 time and the gateway is told to stop mid-utterance. The client still gets the final result
 of that utterance (and the native stream its summary), then close 1001 (going away), while
-new connections are refused; the gateway then exits 0."""
+new connections are refused; then the gateway exits."""
 
 import asyncio
 import base64
@@ -86,6 +86,11 @@ async def refused_at(url: str, within: float = 5) -> float:
     raise AssertionError(f"{url} still accepted connections {within} s after SIGTERM")
 
 
+def exited_on_sigterm(gateway) -> bool:
+    # uvicorn re-raises the signal it shut down on, once it is done: -SIGTERM is a clean end.
+    return gateway.process.process.wait(40) in (0, -signal.SIGTERM)
+
+
 class Terminator:
     """SIGTERMs the gateway, and from that moment watches for its port to refuse."""
 
@@ -128,7 +133,7 @@ async def test_native_stream_gets_its_last_final_then_1001(gateway_to_stop, api_
     assert close_code == GOING_AWAY
     # New connections were refused while the stream was still finishing.
     assert signalled < refused < client.closed_at
-    assert gateway_to_stop.process.process.wait(40) == 0
+    assert exited_on_sigterm(gateway_to_stop)
 
 
 async def test_realtime_session_gets_its_last_transcript_then_1001(gateway_to_stop, api_token):
@@ -161,4 +166,4 @@ async def test_realtime_session_gets_its_last_transcript_then_1001(gateway_to_st
     committed = [e["item_id"] for e in of(events, "input_audio_buffer.committed")]
     assert [e["item_id"] for e in of(events, COMPLETED)] == committed
     assert close_code == GOING_AWAY
-    assert gateway_to_stop.process.process.wait(40) == 0
+    assert exited_on_sigterm(gateway_to_stop)
