@@ -16,8 +16,8 @@ The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`):
   call without one gets the cap. Unary-request calls are capped at the service's own longest
   call (`Target.max_call_seconds`: the gateway's deadline for that service), live streams,
   reflection and health watches at the longest live session (`Target.max_stream_seconds`:
-  `ASR_MAX_STREAM_SECONDS`); Envoy ends a call over its cap with DEADLINE_EXCEEDED and resets
-  it upstream. Idle timeouts end stuck calls sooner;
+  `ASR_MAX_STREAM_SECONDS`); Envoy ends a call over its cap (DEADLINE_EXCEEDED, or a reset
+  stream once the response has begun) and resets it upstream. Idle timeouts end stuck calls sooner;
 - `asr` has N instances behind a consistent hash (MAGLEV by default, RING_HASH optional) on
   the `x-session-id` header, with bounded load (`hash_balance_factor`);
 - retries only before a call reached a servicer: `connect-failure` and `refused-stream`
@@ -278,7 +278,8 @@ STREAM_RETRY_ON = "connect-failure,refused-stream"
 def _max_stream_duration(seconds: float) -> dict:
     """A call lasts at most `seconds`: with a `grpc-timeout` the shorter of the two (a client
     may shorten the server's deadline, never lengthen it), without one `seconds`. Over it,
-    Envoy answers DEADLINE_EXCEEDED and resets the upstream call, which cancels it there."""
+    Envoy answers DEADLINE_EXCEEDED (a call whose response headers went out is reset instead,
+    INTERNAL at the client) and resets the upstream call, which cancels it there."""
     return {
         "max_stream_duration": _duration(seconds),
         "grpc_timeout_header_max": _duration(seconds),
