@@ -1,9 +1,10 @@
 """llama.cpp computes right on this CPU: its greedy continuations and first-token logits match
 an independent reference on the same weights.
 
-A build that ran fine but answered wrong (the llamafile sgemm path on a Sapphire Rapids host:
-"La femme de France, ..." where the model says "The capital of France is Paris.") is worse
-than one that crashes, and only a comparison with another implementation catches it. The
+A build that ran fine but answered wrong (the llamafile sgemm path, on a Sapphire Rapids host
+and on AMD EPYC alike: "La femme de France, ..." where the model says "The capital of France
+is Paris.") is worse than one that crashes, and only a comparison with another implementation
+catches it. The
 reference is transformers in float32 on the same GGUF, dequantised on load: same weights,
 none of ggml's kernels. It lives in this venv because that is where torch and transformers
 are; the llama.cpp here is installed from the same cached wheel as the project venv's
@@ -31,8 +32,12 @@ NEW_TOKENS = 24
 # ggml multiplies Q4_1 weights with activations quantised to 8 bits (Q8_1), the reference in
 # float32 on the dequantised weights. Measured on a right build (AMD EPYC, AVX2): over the
 # 49,152-token vocabulary logits differ by at most ~1.2 (mean ~0.3, on a range of ~40),
-# correlation >= 0.998, KL(reference || llama.cpp) <= 0.006. A build that answers "La femme de
-# France" where the model says "Paris" is off by far more than these bounds.
+# correlation >= 0.998, KL(reference || llama.cpp) <= 0.006. The llamafile build that said
+# "La femme de France" is not far off by these measures (first token: max 0.86, KL 0.008, see
+# docs/benchmarks.md, "llama.cpp build"): the reference itself puts "The" only 0.095 logits
+# above "La" there, and that build's slightly larger error flips the tie. So the bounds below
+# catch a broken kernel, and the answer's word (last check) is deliberately strict: a build
+# must land on the reference's side of that tie, as every build we ship does.
 MIN_CORRELATION = 0.99
 MAX_KL = 0.05
 # A greedy step may pick another token than the reference's best only within this many logits
