@@ -4,7 +4,7 @@ same GGUF, same run.
     .venv/bin/python -m bench.llama_cpp_builds [--rounds 3] [--variants portable,llamafile,native]
 
 Variants (each built once by scripts/install-llama-cpp.sh with LLAMA_CPP_EXTRA_CMAKE_ARGS and
-cached by its flags; a first run compiles the missing ones, about 5 min each on 2 cores):
+cached by its flags; a first run compiles the missing ones, about 2 min each on 2 cores):
   portable   what setup installs: x86-64 AVX2/FMA/F16C baseline, no llamafile sgemm
   llamafile  the same baseline with the llamafile sgemm kernels (upstream's default)
   native     -march=native with llamafile: what setup built before, for the build host only

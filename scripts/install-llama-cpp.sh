@@ -9,10 +9,11 @@
 # Never for the build host's CPU: GGML_NATIVE=OFF and a fixed x86-64 baseline (AVX2, FMA,
 # F16C, BMI2) run on every AMD and Intel CPU we use; no AVX-512 or AMX code is compiled. A
 # native build crashed on a Sapphire Rapids host in ggml's AMX path. GGML_LLAMAFILE=OFF: the
-# llamafile sgemm kernels answered wrong on that host while ggml's own are right (see
+# llamafile sgemm kernels' F16 attention matmul is less accurate than ggml's own and flipped
+# the model's answer there and on AMD EPYC, for no speed gain in generation (see
 # docs/benchmarks.md, "llama.cpp build"; tests/vllm/test_llama_cpp_reference.py checks the
 # answers against transformers on every run). Only the libraries the service loads are built:
-# no server, tools, examples, tests, multimodal (mtmd) or "common" library: about 2.5 min on
+# no server, tools, examples, tests, multimodal (mtmd) or "common" library: about 2 min on
 # 2 cores instead of 5.
 #
 # The wheel lives in our own cache keyed by the flags, never in pip's (which keys on the
@@ -54,7 +55,7 @@ built_wheel() {
     CMAKE_ARGS="$CMAKE_ARGS_ALL -DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/$ONLY_LIBRARIES" \
       CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
       run_step "compiling llama.cpp $LLAMA_CPP_VERSION for any x86-64 CPU with AVX2" \
-      "about 5 min on 2 cores, once per machine" "$wheel_dir.part/build.log" \
+      "about 2 min on 2 cores, once per machine" "$wheel_dir.part/build.log" \
       "$builder" -m pip wheel --no-cache-dir --no-deps --disable-pip-version-check -v \
       -w "$wheel_dir.part" "llama-cpp-python==$LLAMA_CPP_VERSION"
     rm -rf "$wheel_dir"
