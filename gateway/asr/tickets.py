@@ -3,7 +3,9 @@
 
 A ticket is `base64url(payload).base64url(HMAC-SHA256(secret, payload))`; the payload holds
 an id, an expiry and an HMAC of the token it was issued to (never the token), so the gateway
-can forward the right bearer token to the ASR service. Any replica with the same secret
+can forward the right bearer token to the ASR service, and optionally the session
+configuration it was minted with (a Realtime client secret's `session`), signed with it so
+the browser that holds it cannot change it. Any replica with the same secret
 (`GATEWAY_TICKET_SECRET`) accepts it; "single use" is remembered by the replica that
 redeemed it, so a load balancer should not spread one client's reconnects over replicas
 within a ticket's lifetime (60 s by default).
@@ -18,6 +20,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 
 def _encode(data: bytes) -> str:
@@ -26,6 +29,12 @@ def _encode(data: bytes) -> str:
 
 def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Redemption(NamedTuple):
+    token: str
+    # The session configuration the ticket was issued with, if any.
+    session: dict | None
 
 
 class TicketBook:
@@ -46,21 +55,27 @@ class TicketBook:
     def _subject(self, token: str) -> str:
         return _encode(self._sign(b"token:" + token.encode()))[:32]
 
-    def issue(self, token: str, ttl_seconds: float | None = None) -> tuple[str, int]:
+    def issue(
+        self, token: str, ttl_seconds: float | None = None, session: dict | None = None
+    ) -> tuple[str, int]:
         """A ticket for `token`, and its lifetime in whole seconds (the book's unless
-        `ttl_seconds` says otherwise: Realtime client secrets choose theirs)."""
+        `ttl_seconds` says otherwise: Realtime client secrets choose theirs); `session` rides
+        along, signed, and comes back on redemption."""
         ttl = self._ttl if ttl_seconds is None else ttl_seconds
         payload = {
             "jti": secrets.token_urlsafe(16),
             "exp": self._clock() + ttl,
             "sub": self._subject(token),
         }
+        if session is not None:
+            payload["ses"] = session
         data = json.dumps(payload, separators=(",", ":")).encode()
         return f"{_encode(data)}.{_encode(self._sign(data))}", math.ceil(ttl)
 
-    def redeem(self, ticket: str, tokens: Sequence[str]) -> str | None:
-        """The token the ticket was issued to, if the ticket is genuine, unexpired, unused
-        and its token is still accepted; the ticket is used up either way once genuine."""
+    def redeem(self, ticket: str, tokens: Sequence[str]) -> Redemption | None:
+        """The token the ticket was issued to (and its session), if the ticket is genuine,
+        unexpired, unused and its token is still accepted; the ticket is used up either way
+        once genuine."""
         body, _, signature = ticket.partition(".")
         try:
             data, mac = _decode(body), _decode(signature)
@@ -71,7 +86,8 @@ class TicketBook:
         try:
             payload = json.loads(data)
             jti, expires, subject = str(payload["jti"]), float(payload["exp"]), payload["sub"]
-        except (ValueError, KeyError, TypeError):
+            session = payload.get("ses")
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
         now = self._clock()
         self._forget_expired(now)
@@ -80,7 +96,7 @@ class TicketBook:
         self._redeemed[jti] = expires
         for token in tokens:
             if hmac.compare_digest(self._subject(token), str(subject)):
-                return token
+                return Redemption(token, session if isinstance(session, dict) else None)
         return None
 
     def _forget_expired(self, now: float) -> None:

@@ -84,10 +84,10 @@ def _credentials(websocket: WebSocket) -> str:
         return offered[0]
     params = websocket.query_params
     if "ticket" in params:
-        token = state.tickets.redeem(params["ticket"], tokens)
-        if token is None:
+        redeemed = state.tickets.redeem(params["ticket"], tokens)
+        if redeemed is None:
             raise Refused("invalid, expired or already used ticket; get a new one")
-        return token
+        return redeemed.token
     if {"token", "access_token", "api_key"} & set(params):
         raise Refused(
             "tokens are not accepted in the URL; use a ticket from POST /api/v1/asr/stream/tickets"

@@ -214,7 +214,7 @@ def test_tickets_expire_are_single_use_and_cannot_be_forged():
     book = TicketBook(b"k" * 32, 60, clock=lambda: now[0])
     ticket, expires_in = book.issue("token-a")
     assert expires_in == 60
-    assert book.redeem(ticket, ["token-b", "token-a"]) == "token-a"
+    assert book.redeem(ticket, ["token-b", "token-a"]) == ("token-a", None)
     assert book.redeem(ticket, ["token-a"]) is None  # used
     late, _ = book.issue("token-a")
     now[0] += 61
@@ -224,6 +224,9 @@ def test_tickets_expire_are_single_use_and_cannot_be_forged():
     body, _, signature = fresh.partition(".")
     assert book.redeem(f"{body}x.{signature}", ["token-a"]) is None
     assert book.redeem(fresh, ["token-rotated"]) is None  # its token is no longer accepted
+    # A Realtime client secret's session comes back with its token, as signed.
+    configured, _ = book.issue("token-a", session={"type": "transcription"})
+    assert book.redeem(configured, ["token-a"]) == ("token-a", {"type": "transcription"})
 
 
 @pytest.mark.parametrize(

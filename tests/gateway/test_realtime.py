@@ -200,7 +200,10 @@ async def test_browser_subprotocols_and_a_client_secret_that_works_once(
         url, subprotocols=["realtime", f"openai-insecure-api-key.{secret.value}"]
     ) as ws:
         assert ws.subprotocol == "realtime"
-        assert json.loads(await ws.recv())["type"] == "session.created"
+        created = json.loads(await ws.recv())
+        assert created["type"] == "session.created"
+        # The session starts as the secret was minted: G.711 mu-law, not the 24 kHz default.
+        assert created["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
     with pytest.raises(InvalidStatus) as reused:
         async with connect(
             url, subprotocols=["realtime", f"openai-insecure-api-key.{secret.value}"]

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.asr.stream import TRY_AGAIN_LATER, Outcome
+from paneas.gateway.asr.tickets import Redemption
 from paneas.gateway.auth import CHALLENGE, require_token
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response
 from paneas.gateway.metadata import grpc_metadata
@@ -37,6 +38,7 @@ from paneas.gateway.openai.errors import openai_error_body
 from paneas.gateway.openai.realtime.protocol import (
     ClientSecretRequest,
     ClientSecretResponse,
+    TranscriptionSessionUpdate,
     error_event,
 )
 from paneas.gateway.openai.realtime.serving import (
@@ -64,23 +66,24 @@ class Refused(Exception):
     pass
 
 
-def _token_of(websocket: WebSocket, credential: str) -> str:
+def _token_of(websocket: WebSocket, credential: str) -> Redemption:
     state = websocket.app.state
     if credential.startswith(CLIENT_SECRET_PREFIX):
-        token = state.tickets.redeem(credential[len(CLIENT_SECRET_PREFIX) :], state.api_tokens)
-        if token is None:
+        redeemed = state.tickets.redeem(credential[len(CLIENT_SECRET_PREFIX) :], state.api_tokens)
+        if redeemed is None:
             raise Refused(
                 "invalid, expired or already used client secret (each works once); mint a "
                 "new one with POST /v1/realtime/client_secrets"
             )
-        return token
+        return redeemed
     if not token_is_valid(credential, state.api_tokens):
         raise Refused("invalid API key")
-    return credential
+    return Redemption(credential, None)
 
 
-def credentials(websocket: WebSocket) -> str:
-    """The caller's token, from the header or the browser subprotocol; else Refused."""
+def credentials(websocket: WebSocket) -> Redemption:
+    """The caller's token, from the header or the browser subprotocol, and the session a
+    client secret was minted with; else Refused."""
     header = websocket.headers.get("authorization")
     if header is not None:
         credential = bearer_token([("authorization", header)])
@@ -99,6 +102,13 @@ def credentials(websocket: WebSocket) -> str:
         "'realtime' and 'openai-insecure-api-key.<key>' (a browser: use a client secret from "
         "POST /v1/realtime/client_secrets as the key)"
     )
+
+
+def _minted_config(session: dict | None) -> SessionConfig:
+    """The configuration a client secret was minted with (validated then), or the default."""
+    if session is None:
+        return SessionConfig()
+    return apply_update(SessionConfig(), TranscriptionSessionUpdate.model_validate(session))
 
 
 async def _deny(websocket: WebSocket, status: int, message: str, headers: dict) -> None:
@@ -149,7 +159,7 @@ async def realtime(websocket: WebSocket) -> None:
     state = websocket.app.state
     limits = getattr(state, "stream_limits", None)  # None: RATE_LIMIT_ENABLED=false
     try:
-        token = credentials(websocket)
+        token, minted_session = credentials(websocket)
     except Refused as refusal:
         # Failed attempts count against the address, as on the native stream: guessing keys
         # or client secrets is rate limited.
@@ -197,6 +207,7 @@ async def realtime(websocket: WebSocket) -> None:
         drain_seconds=settings.asr_stream_drain_seconds,
         # Half a WebSocket frame: an append over it still arrives, and is refused in words.
         max_append_bytes=settings.asr_stream_max_frame_bytes // 2,
+        config=_minted_config(minted_session),
     )
     ACTIVE_STREAMS.inc()
     try:
@@ -292,7 +303,12 @@ async def client_secret(
         if body.expires_after is not None
         else state.settings.ticket_ttl_seconds
     )
-    ticket, expires_in = state.tickets.issue(token, ttl_seconds=seconds)
+    # The session rides in the secret (signed): the socket that redeems it starts with it.
+    ticket, expires_in = state.tickets.issue(
+        token,
+        ttl_seconds=seconds,
+        session=body.session.model_dump(mode="json", exclude_unset=True) if body.session else None,
+    )
     expires_at = int(time.time()) + expires_in
     return ClientSecretResponse(
         value=CLIENT_SECRET_PREFIX + ticket,

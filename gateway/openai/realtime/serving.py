@@ -433,6 +433,7 @@ class RealtimeSession:
         idle_seconds: float,
         drain_seconds: float,
         max_append_bytes: int,
+        config: SessionConfig | None = None,
     ) -> None:
         self.websocket = websocket
         self.stub = stub
@@ -445,7 +446,8 @@ class RealtimeSession:
         self.max_append_bytes = max_append_bytes
         self.session_id = new_id("sess")
         self.expires_at = int(time.time()) + 3600
-        self.config = SessionConfig()
+        # A client secret's session, else the defaults (as OpenAI's `session.created` shows).
+        self.config = config or SessionConfig()
         self.outcome = Outcome(session_id=self.session_id)
         self.calls_opened = 0
         self._call: _Call | None = None
