@@ -14,6 +14,7 @@ import av
 import numpy as np
 import pytest
 from openai import AsyncOpenAI
+from starlette.websockets import WebSocketState
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -422,3 +423,74 @@ async def test_completions_go_out_in_commit_order_whatever_order_they_finish_in(
     done = of(socket.sent, "conversation.item.done")
     assert done[1]["previous_item_id"] == "item_first"
     assert done[1]["item"]["content"] == [{"type": "input_audio", "transcript": "second words"}]
+
+
+async def test_a_failed_utterance_is_a_failed_event_in_its_place():
+    socket = _RecordingSocket()
+    session = RealtimeSession(
+        socket,
+        None,
+        (),
+        model_aliases=(),
+        buffer_bytes=1 << 20,
+        idle_seconds=60,
+        drain_seconds=10,
+        max_append_bytes=1 << 19,
+    )
+    failed, after = Item("item_failed"), Item("item_after")
+    await session.commit_item(failed)
+    await session.commit_item(after)
+    await session.complete_item(after, "after words", 1.0)
+    await session.complete_item(failed, None, 1.0, failure="decoding this utterance failed")
+    [failure] = of(socket.sent, "conversation.item.input_audio_transcription.failed")
+    assert failure["item_id"] == "item_failed"
+    assert failure["error"]["code"] == "transcription_failed"
+    assert failure["error"]["message"] == "decoding this utterance failed"
+    # The session goes on: the next item completes after it, in commit order.
+    kinds = [
+        event["type"]
+        for event in socket.sent
+        if event["type"].startswith("conversation.item.input_audio_transcription")
+    ]
+    assert kinds == [
+        "conversation.item.input_audio_transcription.failed",
+        "conversation.item.input_audio_transcription.delta",
+        COMPLETED,
+    ]
+
+
+class _SilentSocket(_RecordingSocket):
+    """A client that connects and then sends nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.application_state = WebSocketState.CONNECTED
+        self.closed_with: int | None = None
+
+    async def receive(self) -> dict:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def close(self, code: int) -> None:
+        self.closed_with = code
+        self.application_state = WebSocketState.DISCONNECTED
+
+
+async def test_an_idle_client_is_told_why_and_closed():
+    socket = _SilentSocket()
+    session = RealtimeSession(
+        socket,
+        None,
+        (),
+        model_aliases=(),
+        buffer_bytes=1 << 20,
+        idle_seconds=0.2,
+        drain_seconds=10,
+        max_append_bytes=1 << 19,
+    )
+    async with asyncio.timeout(10):
+        await session.run()
+    [error] = of(socket.sent, "error")
+    assert error["error"]["code"] == "session_idle_timeout"
+    assert "GATEWAY_ASR_STREAM_IDLE_SECONDS" in error["error"]["message"]
+    assert socket.closed_with == 1008
