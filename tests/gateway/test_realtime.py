@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import time
 import warnings
 
@@ -147,6 +148,42 @@ async def test_server_vad_session_one_completed_per_utterance(client):
     transcripts = assert_items_complete(events)
     assert len(transcripts) == len(started)
     assert wer(SAMPLES["jfk"].transcript, " ".join(transcripts)) <= 0.25
+    # Not asked for (`include`), not sent.
+    assert all("logprobs" not in event for event in of(events, COMPLETED))
+
+
+async def test_logprobs_when_included_one_per_word(client):
+    async with client.realtime.connect(
+        model="whisper-1", extra_query={"intent": "transcription"}
+    ) as connection:
+        await connection.session.update(
+            session={
+                **transcription_session(
+                    format={"type": "audio/pcm", "rate": 24000},
+                    transcription={"model": "whisper-1", "language": "en"},
+                    turn_detection=None,
+                ),
+                "include": ["item.input_audio_transcription.logprobs"],
+            }
+        )
+        for chunk in chunks(pcm_at("jfk", 24_000), 48_000):
+            await connection.input_audio_buffer.append(audio=chunk)
+        await connection.input_audio_buffer.commit()
+        events = await events_until(
+            connection, lambda events: bool(of(events, "conversation.item.done"))
+        )
+    assert not of(events, "error"), events
+    [completed] = of(events, COMPLETED)
+    [delta] = of(events, DELTA)
+    logprobs = completed["logprobs"]
+    assert delta["logprobs"] == logprobs
+    # One entry per word of the transcript, each a log probability with its UTF-8 bytes.
+    assert [entry["token"].strip() for entry in logprobs] == completed["transcript"].split()
+    for entry in logprobs:
+        assert -30 < entry["logprob"] <= 0
+        assert bytes(entry["bytes"]).decode() == entry["token"]
+    # A clear recording: most words are sure.
+    assert sorted(math.exp(e["logprob"]) for e in logprobs)[len(logprobs) // 2] > 0.5
 
 
 @pytest.mark.parametrize("audio_format", ["audio/pcm", "audio/pcmu", "audio/pcma"])

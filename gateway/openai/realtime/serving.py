@@ -19,6 +19,10 @@ How OpenAI's model maps onto the live engine:
 Deltas: the engine's interim results may revise earlier words, and OpenAI's deltas are
 append-only. So each item gets exactly one delta, the final transcript, sent just before its
 `completed`: concatenating the deltas always gives the completed transcript.
+With `include: ["item.input_audio_transcription.logprobs"]` the call asks for word timings
+and the delta and completed events carry `logprobs`, one entry per word: the engine's word
+probability (faster-whisper's: the mean of its tokens' probabilities) as a natural log.
+Whisper's tokens are not OpenAI's, so words are the unit a client can use.
 Completed events are sent in commit order (an item's events wait for the items before it),
 so they follow the `previous_item_id` chain.
 
@@ -39,6 +43,7 @@ import base64
 import binascii
 import contextlib
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -227,6 +232,21 @@ def apply_update(
     return new
 
 
+LOGPROBS = "item.input_audio_transcription.logprobs"
+
+
+def word_logprobs(words: Sequence[asr_pb2.Word]) -> list[dict]:
+    """OpenAI's logprob objects, one per word."""
+    return [
+        {
+            "token": word.word,
+            "logprob": math.log(max(word.confidence, 1e-12)),
+            "bytes": list(word.word.encode()),
+        }
+        for word in words
+    ]
+
+
 @dataclass
 class Item:
     """One committed buffer (a turn, with server VAD): a user message item."""
@@ -244,6 +264,7 @@ class _Call:
     def __init__(self, session: "RealtimeSession", config: SessionConfig, base_ms: float) -> None:
         self.session = session
         self.manual = config.turn_detection is None
+        self.logprobs = LOGPROBS in config.include
         self.converter = InputConverter(config.audio_format)
         self.queue = AudioBuffer(session.buffer_bytes)
         # Session audio time (ms) at which this call's audio starts.
@@ -254,6 +275,7 @@ class _Call:
         # Manual mode: the item the commit created, and the finals that make it.
         self.commit_item: Item | None = None
         self.texts: list[str] = []
+        self.words: list[asr_pb2.Word] = []
         self.errors: list[str] = []
         self.audio_ms = 0.0
         # After a clear: turns not yet committed are dropped, and no new ones start.
@@ -269,6 +291,8 @@ class _Call:
                     language=config.language,
                     task=asr_pb2.TASK_TRANSCRIBE,
                     initial_prompt=config.prompt,
+                    # Word probabilities are what the logprobs are made of.
+                    word_timestamps=self.logprobs,
                 ),
                 encoding=asr_pb2.AUDIO_ENCODING_PCM_S16LE,
                 sample_rate_hertz=TARGET_RATE,
@@ -350,6 +374,7 @@ class _Call:
                 (self.errors if result.error else self.texts).append(
                     result.error or result.transcript.strip()
                 )
+                self.words.extend(result.words)
                 continue
             index = result.utterance_index
             item = self.items.get(index)
@@ -372,7 +397,12 @@ class _Call:
             if result.error:
                 await session.complete_item(item, None, seconds, result.error)
             else:
-                await session.complete_item(item, result.transcript.strip(), seconds)
+                await session.complete_item(
+                    item,
+                    result.transcript.strip(),
+                    seconds,
+                    logprobs=word_logprobs(result.words) if self.logprobs else None,
+                )
 
     async def _start_item(self, audio_start_ms: int) -> None:
         if self.discard_uncommitted:
@@ -418,7 +448,12 @@ class _Call:
         if self.errors and not transcript:
             await self.session.complete_item(item, None, self.audio_ms / 1000, self.errors[0])
         else:
-            await self.session.complete_item(item, transcript, self.audio_ms / 1000)
+            await self.session.complete_item(
+                item,
+                transcript,
+                self.audio_ms / 1000,
+                logprobs=word_logprobs(self.words) if self.logprobs else None,
+            )
 
 
 class RealtimeSession:
@@ -491,10 +526,17 @@ class RealtimeSession:
         )
 
     async def complete_item(
-        self, item: Item, transcript: str | None, seconds: float, failure: str | None = None
+        self,
+        item: Item,
+        transcript: str | None,
+        seconds: float,
+        failure: str | None = None,
+        logprobs: list[dict] | None = None,
     ) -> None:
         previous = item.previous_item_id
         events: list[dict] = []
+        # Only when the session asked for them (`include`), as OpenAI sends them.
+        with_logprobs = {} if logprobs is None else {"logprobs": logprobs}
         if failure is None:
             assert transcript is not None
             self.outcome.final_texts.append(transcript)
@@ -505,6 +547,7 @@ class RealtimeSession:
                         item_id=item.item_id,
                         content_index=0,
                         delta=transcript,
+                        **with_logprobs,
                     )
                 )
             events.append(
@@ -514,6 +557,7 @@ class RealtimeSession:
                     content_index=0,
                     transcript=transcript,
                     usage={"type": "duration", "seconds": round(seconds, 3)},
+                    **with_logprobs,
                 )
             )
         else:
