@@ -14,7 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from paneas.gateway.openai.errors import OpenAIError, is_openai_path, openai_error_response
+from paneas.gateway.openai.errors import (
+    OpenAIError,
+    is_openai_path,
+    openai_error_body,
+    openai_error_response,
+)
 from paneas.services.runtime import wire
 
 # grpc-gateway runtime.HTTPStatusFromCode.
@@ -125,6 +130,13 @@ def grpc_error_message(error: grpc.aio.AioRpcError, service: str | None = None) 
         elif "connect" in message.lower():
             message = f"backend service unreachable: {message}"
     return message
+
+
+def openai_stream_error(error: grpc.aio.AioRpcError, service: str) -> dict:
+    """OpenAI's error body as the last event of a stream that failed after its status line
+    went out; `service` as for `grpc_error_message`."""
+    http_status = HTTP_STATUS_BY_CODE.get(error.code(), 500)
+    return openai_error_body(http_status, grpc_error_message(error, service))
 
 
 def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:

@@ -1,15 +1,11 @@
-"""HTTP headers -> gRPC metadata and deadline, as grpc-gateway forwards them."""
+"""HTTP headers -> gRPC metadata, as grpc-gateway forwards them (the deadline from
+`Grpc-Timeout` is `gateway/calls.py`'s)."""
 
-import re
-
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import HTTPConnection
 
 GRPC_METADATA_PREFIX = "grpc-metadata-"
 # Forwarded as they are (lower-case names are the gRPC convention).
 _PERMANENT = ("authorization",)
-# Grpc-Timeout: an integer of at most 8 digits and a unit (gRPC over HTTP/2 spec).
-_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
-_UNIT_SECONDS = {"H": 3600, "M": 60, "S": 1, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
 def grpc_metadata(request: HTTPConnection) -> tuple[tuple[str, str], ...]:
@@ -29,22 +25,3 @@ def grpc_metadata(request: HTTPConnection) -> tuple[tuple[str, str], ...]:
     if "host" in request.headers:
         metadata.append(("x-forwarded-host", request.headers["host"]))
     return tuple(metadata)
-
-
-def deadline_seconds(request: Request, default: float) -> float:
-    """The route's deadline (`default`, the server's), shortened by a `Grpc-Timeout` header
-    when the client asks for less; never lengthened (a client could otherwise hold a backend
-    worker for 99,999,999 hours).
-
-    Raises ValueError with a message for a malformed header.
-    """
-    header = request.headers.get("grpc-timeout")
-    if header is None:
-        return default
-    match = _TIMEOUT.match(header.strip())
-    if match is None:
-        raise ValueError(
-            f"Grpc-Timeout {header!r} is malformed; use an integer and a unit of "
-            "H, M, S, m, u or n, e.g. '30S' or '500m'"
-        )
-    return min(default, int(match.group(1)) * _UNIT_SECONDS[match.group(2)])

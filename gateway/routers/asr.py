@@ -11,15 +11,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 
 from paneas.asr.v1 import asr_pb2
+from paneas.gateway import calls
 from paneas.gateway.auth import require_token
-from paneas.gateway.disconnect import unless_disconnected
-from paneas.gateway.metadata import deadline_seconds, grpc_metadata
-from paneas.gateway.openai.transcription import TASKS
+from paneas.gateway.metadata import grpc_metadata
+from paneas.gateway.openai.transcription.serving import TASKS
 from paneas.gateway.protojson import to_json
-from paneas.gateway.usage import record_response_usage
 
 router = APIRouter(tags=["asr"], dependencies=[Depends(require_token)])
 
@@ -31,10 +29,7 @@ Model = Annotated[str, Form(description="Model name or path; the service default
 
 
 def _deadline(request: Request) -> float:
-    try:
-        return deadline_seconds(request, request.app.state.settings.asr_timeout_seconds)
-    except ValueError as error:
-        raise HTTPException(400, str(error)) from None
+    return calls.deadline(request, request.app.state.settings.asr_timeout_seconds)
 
 
 @router.post("/api/v1/asr", summary="Transcribe (or translate to English) an audio file")
@@ -68,9 +63,7 @@ async def recognize(
     call = request.app.state.backends.asr.Recognize(
         grpc_request, metadata=grpc_metadata(request), timeout=_deadline(request)
     )
-    response = await unless_disconnected(request, call, call)
-    record_response_usage(request, "/paneas.asr.v1.AsrService/Recognize", response)
-    return to_json(response)
+    return to_json(await calls.unary(request, call, "/paneas.asr.v1.AsrService/Recognize"))
 
 
 @router.post("/api/v1/align", summary="Place the words of a known transcript on the audio")
@@ -87,9 +80,7 @@ async def align(
     call = request.app.state.backends.asr.Align(
         grpc_request, metadata=grpc_metadata(request), timeout=_deadline(request)
     )
-    response = await unless_disconnected(request, call, call)
-    record_response_usage(request, "/paneas.asr.v1.AsrService/Align", response)
-    return to_json(response)
+    return to_json(await calls.unary(request, call, "/paneas.asr.v1.AsrService/Align"))
 
 
 class Ticket(BaseModel):

@@ -3,13 +3,11 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from starlette.exceptions import HTTPException
 
+from paneas.gateway import calls
 from paneas.gateway.auth import require_token
-from paneas.gateway.disconnect import unless_disconnected
-from paneas.gateway.metadata import deadline_seconds, grpc_metadata
+from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.protojson import to_json
-from paneas.gateway.usage import record_response_usage
 from paneas.ocr.v1 import ocr_pb2
 
 router = APIRouter(tags=["ocr"], dependencies=[Depends(require_token)])
@@ -49,14 +47,9 @@ async def recognize(
         password=password,
     )
     state = request.app.state
-    try:
-        deadline = deadline_seconds(request, state.settings.ocr_timeout_seconds)
-    except ValueError as error:
-        raise HTTPException(400, str(error)) from None
+    deadline = calls.deadline(request, state.settings.ocr_timeout_seconds)
     call = state.backends.ocr.Recognize(
         grpc_request, metadata=grpc_metadata(request), timeout=deadline
     )
     # A client that leaves cancels the call, which frees the service's page workers.
-    response = await unless_disconnected(request, call, call)
-    record_response_usage(request, "/paneas.ocr.v1.OcrService/Recognize", response)
-    return to_json(response)
+    return to_json(await calls.unary(request, call, "/paneas.ocr.v1.OcrService/Recognize"))

@@ -11,12 +11,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from paneas.gateway import calls
 from paneas.gateway.auth import require_token
-from paneas.gateway.disconnect import unless_disconnected
-from paneas.gateway.metadata import deadline_seconds, grpc_metadata
+from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.tts import voices as catalogue
 from paneas.gateway.tts.formats import AUDIO_FORMATS, MEDIA_TYPES, FormatName
-from paneas.gateway.usage import record_response_usage, usage_of
+from paneas.gateway.usage import usage_of
 from paneas.tts.v1 import tts_pb2
 
 router = APIRouter(tags=["tts"], dependencies=[Depends(require_token)])
@@ -70,10 +70,7 @@ async def synthesize(request: Request, body: TtsRequest) -> Response:
     if not body.text.strip():
         raise HTTPException(400, "text has nothing to speak")
     state = request.app.state
-    try:
-        deadline = deadline_seconds(request, state.settings.tts_timeout_seconds)
-    except ValueError as error:
-        raise HTTPException(400, str(error)) from None
+    deadline = calls.deadline(request, state.settings.tts_timeout_seconds)
     call = state.backends.tts.Synthesize(
         tts_pb2.SynthesizeRequest(
             text=body.text,
@@ -88,12 +85,11 @@ async def synthesize(request: Request, body: TtsRequest) -> Response:
         timeout=deadline,
     )
     try:
-        response = await unless_disconnected(request, call, call)
+        response = await calls.unary(request, call, SYNTHESIZE)
     except grpc.aio.AioRpcError as error:
         if error.code() is grpc.StatusCode.NOT_FOUND and body.voice.strip():
             await _raise_unknown_voice(request, body.voice.strip(), deadline)
         raise
-    record_response_usage(request, SYNTHESIZE, response)
     usage_of(request).characters = len(body.text)
     return Response(
         response.audio,

@@ -4,7 +4,6 @@ Unary RPCs answer JSON; server-streaming RPCs answer newline-delimited JSON
 (`{"result": ...}` per message, `{"error": ...}` if the stream fails), as grpc-gateway does.
 """
 
-import json
 from collections.abc import AsyncIterator
 
 import grpc
@@ -12,21 +11,18 @@ from fastapi import Depends, FastAPI
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
+from paneas.gateway import calls
 from paneas.gateway.auth import require_token
 from paneas.gateway.backends import backend_of
-from paneas.gateway.disconnect import unless_disconnected
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, status_body, status_response
-from paneas.gateway.metadata import deadline_seconds, grpc_metadata
+from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.protojson import to_json
 from paneas.gateway.settings import GatewaySettings
 from paneas.gateway.transcoding.jsonschema import message_schema
 from paneas.gateway.transcoding.request import BadRequest, build_request
 from paneas.gateway.transcoding.rules import HttpBinding, http_bindings
-from paneas.gateway.usage import record_response_usage
-
-NDJSON = "application/x-ndjson"
 
 
 def install_transcoded_routes(app: FastAPI, settings: GatewaySettings) -> None:
@@ -45,9 +41,9 @@ def _add_route(app: FastAPI, binding: HttpBinding, backend: str, timeout: float)
     async def endpoint(request: Request) -> Response:
         try:
             message = await build_request(binding, request_class, request)
-            deadline = deadline_seconds(request, timeout)
         except (BadRequest, ValueError) as error:
             return status_response(400, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        deadline = calls.deadline(request, timeout)
         channel = request.app.state.backends.channels[backend]
         call = getattr(channel, call_kind)(
             binding.rpc,
@@ -57,8 +53,7 @@ def _add_route(app: FastAPI, binding: HttpBinding, backend: str, timeout: float)
         if binding.method.server_streaming:
             return await _stream(call, request, binding)
         # A client that leaves cancels the call (499), so the backend stops working for nobody.
-        response = await unless_disconnected(request, call, call)
-        record_response_usage(request, binding.rpc, response)
+        response = await calls.unary(request, call, binding.rpc)
         return JSONResponse(_body_of(response, binding.response_body))
 
     app.add_api_route(
@@ -75,28 +70,21 @@ def _add_route(app: FastAPI, binding: HttpBinding, backend: str, timeout: float)
     )
 
 
-async def _stream(call, request: Request, binding: HttpBinding) -> Response:
-    # Wait for the first message so that an immediate failure gets a proper HTTP status;
-    # once streaming, a client that leaves ends the generator below, which cancels the call.
-    first = await unless_disconnected(request, call, call.read())
+async def _stream(
+    call: grpc.aio.UnaryStreamCall, request: Request, binding: HttpBinding
+) -> Response:
+    # An immediate failure gets a proper HTTP status; one mid-stream, an `{"error": ...}` line.
+    messages = await calls.server_stream(request, call, binding.rpc)
 
-    async def lines() -> AsyncIterator[bytes]:
-        message = first
-        try:
-            while message is not grpc.aio.EOF:
-                record_response_usage(request, binding.rpc, message)
-                yield _line({"result": _body_of(message, binding.response_body)})
-                message = await call.read()
-        except grpc.aio.AioRpcError as error:
-            yield _line({"error": status_body(error.code(), error.details() or "")})
-        finally:
-            call.cancel()  # the client left or the stream ended: free the backend at once
+    async def results() -> AsyncIterator[dict]:
+        async for message in messages:
+            yield {"result": _body_of(message, binding.response_body)}
 
-    return StreamingResponse(lines(), media_type=NDJSON)
+    return calls.ndjson_response(results(), call, _error_line)
 
 
-def _line(payload: dict) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode() + b"\n"
+def _error_line(error: grpc.aio.AioRpcError) -> dict:
+    return {"error": status_body(error.code(), error.details() or "")}
 
 
 def _body_of(message: Message, response_body: str) -> object:
@@ -134,7 +122,7 @@ def _openapi(
     if parameters:
         extra["parameters"] = parameters
     response_schema = message_schema(response_class.DESCRIPTOR)
-    media = NDJSON if binding.method.server_streaming else "application/json"
+    media = calls.NDJSON if binding.method.server_streaming else "application/json"
     if binding.method.server_streaming:
         response_schema = {"type": "object", "properties": {"result": response_schema}}
     extra["responses"] = {

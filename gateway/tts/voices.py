@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from starlette.requests import Request
 
-from paneas.gateway.disconnect import unless_disconnected
+from paneas.gateway.calls import unless_disconnected
 from paneas.gateway.metadata import grpc_metadata
 from paneas.tts.v1 import tts_pb2
 

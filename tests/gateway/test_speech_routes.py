@@ -349,6 +349,28 @@ def test_a_client_that_leaves_cancels_the_synthesis(
     assert tts_metric(tts_service, "grpc_server_handled_total", **cancelled) == before + 1
 
 
+@pytest.mark.parametrize("path", ["/api/v1/tts", "/api/v1/tts:synthesize"])
+def test_a_client_that_leaves_cancels_a_unary_synthesis(speech_gateway, headers, tts_service, path):
+    """Unary Synthesize answers only when all the audio is made: a client that gives up
+    before then cancels the call, hand-written route and transcoded one alike, so the
+    service stops at the next sentence instead of speaking thirty-six for nobody."""
+    method = "Synthesize"
+    cancelled = {"grpc_method": method, "grpc_code": "CANCELLED"}
+    before = tts_metric(tts_service, "grpc_server_handled_total", **cancelled)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{speech_gateway.url}{path}",
+            headers=headers,
+            json={"text": SENTENCES * 6, "voice": "alloy"},
+            timeout=1.5,
+        )
+    deadline = time.monotonic() + 5
+    while tts_metric(tts_service, "grpc_server_in_flight", grpc_method=method):
+        assert time.monotonic() < deadline, "still synthesising after the client left"
+        time.sleep(0.1)
+    assert tts_metric(tts_service, "grpc_server_handled_total", **cancelled) == before + 1
+
+
 @pytest.mark.parametrize("stream_format", ["audio", "sse"])
 def test_a_failure_mid_stream_ends_the_stream_as_a_failure(speech_gateway, headers, stream_format):
     """A deadline that passes after the first sentence: raw audio breaks off without its

@@ -3,18 +3,21 @@ StreamSynthesize, whose chunks leave as raw audio or as OpenAI's server-sent eve
 as each sentence is synthesised. Every error leaves as OpenAI's error body."""
 
 import base64
-import json
 from collections.abc import AsyncIterator
 
 import grpc
 from fastapi import Request
 from fastapi.responses import Response
-from sse_starlette import EventSourceResponse
 
-from paneas.gateway.disconnect import unless_disconnected
-from paneas.gateway.errors import HTTP_STATUS_BY_CODE, grpc_error_message, retry_after_seconds
-from paneas.gateway.metadata import deadline_seconds, grpc_metadata
-from paneas.gateway.openai.errors import OpenAIError, openai_error_body
+from paneas.gateway import calls
+from paneas.gateway.errors import (
+    HTTP_STATUS_BY_CODE,
+    grpc_error_message,
+    openai_stream_error,
+    retry_after_seconds,
+)
+from paneas.gateway.metadata import grpc_metadata
+from paneas.gateway.openai.errors import OpenAIError
 from paneas.gateway.openai.speech.protocol import (
     SpeechAudioDelta,
     SpeechAudioDone,
@@ -24,7 +27,7 @@ from paneas.gateway.openai.speech.protocol import (
 from paneas.gateway.tts import voices as catalogue
 from paneas.gateway.tts.formats import AUDIO_FORMATS, OPENAI_MEDIA_TYPES, OPENAI_PCM_SAMPLE_RATE
 from paneas.gateway.tts.streaming import AudioStream, StreamBroken
-from paneas.gateway.usage import Usage, record_response_usage, usage_of
+from paneas.gateway.usage import Usage, usage_of
 from paneas.tts.v1 import tts_pb2
 
 STREAM_SYNTHESIZE = "/paneas.tts.v1.TtsService/StreamSynthesize"
@@ -50,10 +53,7 @@ async def speak(request: Request, body: SpeechRequest) -> Response:
     if not body.input.strip():
         raise OpenAIError(400, "input has no text to speak", param="input")
     state = request.app.state
-    try:
-        deadline = deadline_seconds(request, state.settings.tts_timeout_seconds)
-    except ValueError as error:
-        raise OpenAIError(400, str(error)) from None
+    deadline = calls.deadline(request, state.settings.tts_timeout_seconds)
     voice = await _voice(request, body, deadline)
     pcm = body.response_format == "pcm"
     call = state.backends.tts.StreamSynthesize(
@@ -67,32 +67,21 @@ async def speak(request: Request, body: SpeechRequest) -> Response:
         metadata=grpc_metadata(request),
         timeout=deadline,
     )
-    # The first chunk before answering: a text the service refuses (too long, nothing to
-    # say) gets its HTTP status, not a 200 that breaks off.
+    # A text the service refuses (too long, nothing to say) gets its HTTP status, not a 200
+    # that breaks off.
     try:
-        first = await unless_disconnected(request, call, call.read())
+        chunks = await calls.server_stream(request, call, STREAM_SYNTHESIZE)
     except grpc.aio.AioRpcError as error:
         raise tts_error(error, param="input" if _about_input(error) else None) from None
-    except BaseException:
-        call.cancel()
-        raise
     usage = usage_of(request)
     usage.characters = len(body.input)
-
-    async def chunks() -> AsyncIterator[tts_pb2.StreamSynthesizeResponse]:
-        message = first
-        while message is not grpc.aio.EOF:
-            record_response_usage(request, STREAM_SYNTHESIZE, message)
-            yield message
-            message = await call.read()
-
     headers = {VOICE_HEADER: voice.name}
     if pcm:
         headers[SAMPLE_RATE_HEADER] = str(OPENAI_PCM_SAMPLE_RATE)
     if body.stream_format == "sse":
-        return _sse(chunks(), call, usage, headers)
+        return _sse(chunks, call, usage, headers)
     return AudioStream(
-        _audio(chunks()),
+        _audio(chunks),
         media_type=OPENAI_MEDIA_TYPES[body.response_format],
         headers=headers,
         close=call.cancel,
@@ -150,28 +139,18 @@ def _sse(
     headers: dict[str, str],
 ) -> Response:
     async def events() -> AsyncIterator[dict]:
-        try:
-            async for chunk in chunks:
-                if chunk.audio:
-                    audio = base64.b64encode(chunk.audio).decode("ascii")
-                    yield _event(SpeechAudioDelta(audio=audio).model_dump())
-            # Recorded from every chunk as it passed (`gateway/usage.py`).
-            characters, frames = usage.characters, round(usage.audio_seconds * _FRAMES_PER_SECOND)
-            tokens = SpeechUsage(
-                input_tokens=characters, output_tokens=frames, total_tokens=characters + frames
-            )
-            yield _event(SpeechAudioDone(usage=tokens).model_dump())
-        except grpc.aio.AioRpcError as error:
-            # Mid-stream: the status line is gone, so OpenAI's error event ends the stream.
-            status = HTTP_STATUS_BY_CODE.get(error.code(), 500)
-            yield _event(openai_error_body(status, grpc_error_message(error, "tts")))
-        finally:
-            # Client gone (sse-starlette cancels this generator) or stream over: stop the
-            # synthesis at once.
-            call.cancel()
+        async for chunk in chunks:
+            if chunk.audio:
+                audio = base64.b64encode(chunk.audio).decode("ascii")
+                yield SpeechAudioDelta(audio=audio).model_dump()
+        # Recorded from every chunk as it passed (`gateway/usage.py`).
+        characters, frames = usage.characters, round(usage.audio_seconds * _FRAMES_PER_SECOND)
+        tokens = SpeechUsage(
+            input_tokens=characters, output_tokens=frames, total_tokens=characters + frames
+        )
+        yield SpeechAudioDone(usage=tokens).model_dump()
 
-    return EventSourceResponse(events(), headers=headers)
-
-
-def _event(payload: dict) -> dict:
-    return {"data": json.dumps(payload, separators=(",", ":"))}
+    # Cancelling the call when the stream ends or the client leaves stops the synthesis.
+    return calls.sse_response(
+        events(), call, lambda error: openai_stream_error(error, "tts"), headers=headers
+    )

@@ -1,4 +1,5 @@
-"""ASR results in OpenAI's audio formats: json, text, srt, vtt and verbose_json."""
+"""ASR results in OpenAI's response formats: json, text, srt, vtt and verbose_json; and the
+text deltas of `stream=true`."""
 
 from collections.abc import Iterable, Sequence
 
@@ -6,7 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from paneas.asr.v1 import asr_pb2
 from paneas.gateway.openai.languages import language_name
-from paneas.gateway.openai.protocol import (
+from paneas.gateway.openai.transcription.protocol import (
     DurationUsage,
     Granularity,
     ResponseFormat,
@@ -15,32 +16,6 @@ from paneas.gateway.openai.protocol import (
     TranscriptionVerbose,
     TranscriptionWord,
 )
-
-TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
-
-
-def recognition_config(
-    *,
-    model: str,
-    aliases: Sequence[str],
-    task: str,
-    language: str,
-    prompt: str,
-    temperature: float,
-    word_timestamps: bool,
-) -> asr_pb2.RecognitionConfig:
-    """OpenAI's parameters as a RecognitionConfig. OpenAI model names (`whisper-1` ...)
-    mean the service's default model; anything else names a model of the service."""
-    return asr_pb2.RecognitionConfig(
-        model="" if model in aliases else model,
-        language=language,
-        task=TASKS[task],
-        initial_prompt=prompt,
-        temperature=temperature,
-        word_timestamps=word_timestamps,
-        # Uploads are often long and have pauses: skip non-speech as OpenAI's service does.
-        vad_filter=True,
-    )
 
 
 def timestamp(seconds: float, decimal_marker: str) -> str:
