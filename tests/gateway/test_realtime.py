@@ -434,18 +434,23 @@ class _RecordingSocket:
         self.sent.append(json.loads(text))
 
 
-async def test_completions_go_out_in_commit_order_whatever_order_they_finish_in():
-    socket = _RecordingSocket()
-    session = RealtimeSession(
+def session_without_service(socket, idle_seconds: float = 60) -> RealtimeSession:
+    """A session on a stand-in socket with no ASR stub: what it sends needs no service."""
+    return RealtimeSession(
         socket,
         None,
         (),
         model_aliases=(),
         buffer_bytes=1 << 20,
-        idle_seconds=60,
+        idle_seconds=idle_seconds,
         drain_seconds=10,
         max_append_bytes=1 << 19,
     )
+
+
+async def test_completions_go_out_in_commit_order_whatever_order_they_finish_in():
+    socket = _RecordingSocket()
+    session = session_without_service(socket)
     first, second = Item("item_first"), Item("item_second")
     await session.commit_item(first)
     await session.commit_item(second)
@@ -464,16 +469,7 @@ async def test_completions_go_out_in_commit_order_whatever_order_they_finish_in(
 
 async def test_a_failed_utterance_is_a_failed_event_in_its_place():
     socket = _RecordingSocket()
-    session = RealtimeSession(
-        socket,
-        None,
-        (),
-        model_aliases=(),
-        buffer_bytes=1 << 20,
-        idle_seconds=60,
-        drain_seconds=10,
-        max_append_bytes=1 << 19,
-    )
+    session = session_without_service(socket)
     failed, after = Item("item_failed"), Item("item_after")
     await session.commit_item(failed)
     await session.commit_item(after)
@@ -515,16 +511,7 @@ class _SilentSocket(_RecordingSocket):
 
 async def test_an_idle_client_is_told_why_and_closed():
     socket = _SilentSocket()
-    session = RealtimeSession(
-        socket,
-        None,
-        (),
-        model_aliases=(),
-        buffer_bytes=1 << 20,
-        idle_seconds=0.2,
-        drain_seconds=10,
-        max_append_bytes=1 << 19,
-    )
+    session = session_without_service(socket, idle_seconds=0.2)
     async with asyncio.timeout(10):
         await session.run()
     [error] = of(socket.sent, "error")
