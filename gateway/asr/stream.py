@@ -267,7 +267,7 @@ class Outcome:
     final_texts: list[str] = field(default_factory=list)
 
 
-class StreamSession:
+class WebSocketBridge:
     def __init__(
         self,
         websocket: WebSocket,

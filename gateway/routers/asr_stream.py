@@ -34,7 +34,7 @@ from paneas.gateway.asr.stream import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     Outcome,
-    StreamSession,
+    WebSocketBridge,
 )
 from paneas.gateway.auth import CHALLENGE
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response, status_response
@@ -225,7 +225,7 @@ async def asr_stream(websocket: WebSocket) -> None:
             )
             return
     metadata = _metadata(websocket, token)
-    session = StreamSession(
+    session = WebSocketBridge(
         websocket,
         state.backends.asr,
         metadata,
