@@ -1,6 +1,23 @@
-"""Session-wide fixtures: one real OCR service and one real gateway for the whole suite."""
+"""Session-wide fixtures: one real OCR service and one real gateway for the whole suite; and
+the suite's two layers.
+
+`pytest -m "not slow"` is the in-process layer: no test in it starts a process (a service, a
+gateway, Envoy, Redis, PostgreSQL, a browser, a tool such as promtool) or loads a model (but
+the 2 MB Silero VAD of the live-stream tests), so it runs in well under a minute and needs
+nothing but the venv. Everything else is `slow`:
+
+- a test that uses a fixture named in `SLOW_FIXTURES` (directly or through another fixture)
+  is marked here, so tests on the services need no marker of their own;
+- a test that starts a process itself (`ServiceProcess`, `start_gateway`, `subprocess.run`)
+  carries `@pytest.mark.slow`, or its module `pytestmark = pytest.mark.slow`.
+
+A test that is not slow and starts a process anyway fails at once with `ProcessInFastTest`
+naming it (an audit hook refuses the process), so the layers cannot drift apart.
+"""
 
 import secrets
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -17,6 +34,99 @@ from tests.support.processes import (
 # vLLM lives in its own venv: scripts/test-vllm.sh runs that folder there (scripts/test.sh
 # calls it after this suite).
 collect_ignore = ["vllm"]
+
+# Every fixture, wherever it is defined, that starts a process or loads a model: each test
+# that uses one is `slow`. A new such fixture goes here.
+SLOW_FIXTURES = frozenset(
+    {
+        # here: the suite's real services and gateway
+        "ocr_service",
+        "asr_service",
+        "llm_service",
+        "tts_service",
+        "gateway",
+        # tests/asr: ASR services of a test module's own
+        "long_file_asr",
+        "small_asr",
+        "dedicated_asr",
+        # tests/deploy: the configs as `docker compose config` and `kubectl kustomize`
+        # resolve them
+        "resolved",
+        "objects",
+        # tests/envoy: Envoy, its directory and three ASR instances; tests/llm: the LLM
+        # service wired to remote servers (both are called `mesh`)
+        "mesh",
+        # tests/gateway: gateways, Redis and PostgreSQL of a test module's own
+        "streaming_gateway",
+        "redis",
+        "postgres",
+        # tests/llm: llama.cpp's own OpenAI-compatible server
+        "llama_server",
+        "llm_mesh",
+        # tests/ocr: the OCR engines loaded in this process
+        "pipeline",
+        "small_pipeline",
+        # tests/tts: a TTS service on configured voice paths
+        "configured_service",
+        # tests/ui: Chromium driven by Playwright
+        "browser",
+    }
+)
+
+
+# First: `-m "not slow"` deselects by the marks as they are after this.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+class ProcessInFastTest(RuntimeError):
+    """A test outside the slow layer tried to start a process."""
+
+
+# The test now running when it may not start processes, else None.
+_in_process_test: str | None = None
+# Every way Python starts a program or forks raises one of these audit events first.
+_PROCESS_EVENTS = frozenset(
+    {"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork"}
+)
+
+
+def _refuse_processes(event: str, args: tuple) -> None:
+    if _in_process_test is not None and event in _PROCESS_EVENTS:
+        raise ProcessInFastTest(
+            f"{_in_process_test} starts a process ({event} {args[:2]!r}) but is not marked "
+            "slow: mark it @pytest.mark.slow, or add the fixture that starts it to "
+            "SLOW_FIXTURES in tests/conftest.py"
+        )
+
+
+sys.addaudithook(_refuse_processes)
+
+
+@contextmanager
+def _processes_refused_unless_slow(item: pytest.Item):
+    global _in_process_test
+    _in_process_test = None if item.get_closest_marker("slow") else item.nodeid
+    try:
+        yield
+    finally:
+        _in_process_test = None
+
+
+# Setup too: a module or session fixture starts its process in the setup of its first test.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    with _processes_refused_unless_slow(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with _processes_refused_unless_slow(item):
+        return (yield)
 
 
 @dataclass

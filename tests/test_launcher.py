@@ -8,9 +8,13 @@ import time
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.processes import REPO, free_port
+
+# Slow: the whole stack through `paneas` (subprocess).
+pytestmark = pytest.mark.slow
 
 
 def test_launcher_starts_serves_and_stops(tmp_path):

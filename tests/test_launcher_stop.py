@@ -7,6 +7,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from paneas.services.launcher import (
     STOP_ASR,
     STOP_GATEWAY,
@@ -15,6 +17,9 @@ from paneas.services.launcher import (
     Component,
     Stack,
 )
+
+# Slow: real child processes stopped in order.
+pytestmark = pytest.mark.slow
 
 # Drains for a moment on SIGTERM, like a server finishing its calls, logging both ends.
 CHILD = textwrap.dedent(

@@ -60,6 +60,8 @@ def _published(service: dict) -> list[int]:
     return ports
 
 
+# Runs docker compose.
+@pytest.mark.slow
 def test_compose_refuses_to_start_without_the_secrets(tmp_path):
     empty = tmp_path / "empty.env"
     empty.write_text("")

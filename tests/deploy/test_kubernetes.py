@@ -120,6 +120,8 @@ def test_grpc_services_probe_health_drain_and_bind_all_interfaces(objects):
     assert env["GATEWAY_HOST"] == "0.0.0.0"
 
 
+# Runs kubectl kustomize.
+@pytest.mark.slow
 def test_reference_box_runs_one_asr_pod_per_gpu():
     objects = build("overlays/reference-box")
     asr = by_kind(objects, "StatefulSet")["asr"]

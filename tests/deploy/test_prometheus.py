@@ -3,6 +3,7 @@ prometheus-alertmanager 0.25: the versions the compose file runs)."""
 
 import re
 
+import pytest
 import yaml
 
 from tests.deploy.support import DEPLOY, known_metric_names, promql_metric_names, run, tool
@@ -11,6 +12,8 @@ PROMETHEUS = DEPLOY / "prometheus"
 RULES = PROMETHEUS / "rules" / "paneas.yml"
 
 
+# Runs promtool.
+@pytest.mark.slow
 def test_promtool_accepts_the_compose_and_kubernetes_configs():
     promtool = tool("promtool")
     for name in ("prometheus.yml", "prometheus-k8s.yml"):
@@ -20,11 +23,15 @@ def test_promtool_accepts_the_compose_and_kubernetes_configs():
         assert "SUCCESS: 1 rule files found" in result.stdout, result.stdout
 
 
+# Runs promtool.
+@pytest.mark.slow
 def test_promtool_accepts_the_rules():
     result = run(tool("promtool"), "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# Runs promtool.
+@pytest.mark.slow
 def test_alert_unit_tests_pass():
     # ASR RTF > 1 fires after 10 minutes for the slow instance only; the gRPC error ratio.
     result = run(tool("promtool"), "test", "rules", "paneas.test.yml", cwd=PROMETHEUS / "tests")
@@ -104,6 +111,8 @@ def test_compose_services_expose_the_scraped_ports():
                         assert value == port, (host, key, value, port)
 
 
+# Runs amtool.
+@pytest.mark.slow
 def test_amtool_accepts_the_alertmanager_config():
     result = run(tool("amtool"), "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml"))
     assert result.returncode == 0, result.stdout + result.stderr

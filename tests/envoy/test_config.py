@@ -12,6 +12,8 @@ from paneas.services.envoy.process import validate
 from tests.support.processes import REPO
 
 
+# Runs `envoy --mode validate`.
+@pytest.mark.slow
 @pytest.mark.parametrize("path", list(committed()), ids=lambda p: p.name)
 def test_committed_config_is_current_and_valid(path):
     target = committed()[path]
@@ -77,6 +79,8 @@ def test_local_binds_loopback_only():
     assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 9000}
 
 
+# Runs openssl and `envoy --mode validate`.
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["MAGLEV", "RING_HASH"])
 def test_local_and_tls_renderings_validate(tmp_path, policy):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"

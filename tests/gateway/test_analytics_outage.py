@@ -80,7 +80,8 @@ def test_a_window_wider_than_the_cap_is_refused(api_token, ocr_service, tmp_path
         gateway.process.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# PostgreSQL is a process of its own: that case is slow.
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 async def engine(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'analytics.db'}"

@@ -1,11 +1,20 @@
-"""Every gRPC status maps to grpc-gateway's HTTP status, with a google.rpc.Status body."""
+"""Every gRPC status maps to grpc-gateway's HTTP status, with a google.rpc.Status body (OpenAI's
+on the OpenAI routes); overloads say when to retry; refusals the gateway makes itself look the
+same."""
 
 import grpc
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException
 
-from paneas.gateway.errors import install_error_handlers
+from paneas.gateway.errors import (
+    grpc_error_message,
+    grpc_error_response,
+    install_error_handlers,
+    retry_after_seconds,
+)
+from paneas.services.runtime import wire
 
 # runtime.HTTPStatusFromCode in grpc-gateway v2 (runtime/errors.go), written out independently.
 GRPC_GATEWAY = {
@@ -76,3 +85,74 @@ def test_unavailable_names_the_service_behind_the_route(client):
     error = response.json()["error"]
     assert error["type"] == "server_error"
     assert error["message"].startswith("the llm service is unavailable")
+
+
+def refusal(code: str, *trailing: tuple[str, str]) -> grpc.aio.AioRpcError:
+    return grpc.aio.AioRpcError(
+        grpc.StatusCode[code], grpc.aio.Metadata(), grpc.aio.Metadata(*trailing), "refused"
+    )
+
+
+@pytest.mark.parametrize(
+    "trailing, seconds",
+    [
+        # The services' milliseconds, rounded up to whole seconds, at least one.
+        ([(wire.RETRY_AFTER_MS, "2001")], 3),
+        ([(wire.RETRY_AFTER_MS, "1")], 1),
+        # Seconds, as other gRPC servers send them.
+        ([("retry-after", "4")], 4),
+        # None, or one that cannot be read: one second.
+        ([], 1),
+        ([(wire.RETRY_AFTER_MS, "soon")], 1),
+    ],
+)
+def test_an_overload_says_when_to_retry(trailing, seconds):
+    assert retry_after_seconds(refusal("RESOURCE_EXHAUSTED", *trailing)) == seconds
+    response = grpc_error_response("/api/v1/ocr", refusal("RESOURCE_EXHAUSTED", *trailing))
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == str(seconds)
+
+
+@pytest.mark.parametrize("code", ["OUT_OF_RANGE", "INVALID_ARGUMENT", "UNAVAILABLE"])
+def test_only_an_overload_invites_a_retry(code):
+    trailing = (wire.RETRY_AFTER_MS, "2000")
+    assert retry_after_seconds(refusal(code, trailing)) is None
+    assert "retry-after" not in grpc_error_response("/api/v1/ocr", refusal(code, trailing)).headers
+
+
+def test_an_unavailable_the_service_classified_keeps_its_own_message():
+    # The LLM answered "every engine failed": its words, not "the llm service is unavailable".
+    answered = refusal("UNAVAILABLE", (wire.ERROR_CODE, "engine_unavailable"))
+    assert grpc_error_message(answered, "llm") == "refused"
+    assert grpc_error_message(refusal("UNAVAILABLE"), "llm").startswith(
+        "the llm service is unavailable"
+    )
+
+
+def test_the_gateways_own_refusals_speak_each_routes_body():
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/api/v1/ocr")
+    @app.post("/v1/audio/transcriptions")
+    async def upload() -> None:
+        raise HTTPException(413, "the body is over GATEWAY_MAX_BODY_BYTES")
+
+    client = TestClient(app)
+    native = client.post("/api/v1/ocr")
+    assert native.status_code == 413
+    assert native.json() == {
+        "code": grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+        "message": "the body is over GATEWAY_MAX_BODY_BYTES",
+        "details": [],
+    }
+    openai = client.post("/v1/audio/transcriptions")
+    assert openai.status_code == 413
+    assert openai.json() == {
+        "error": {
+            "message": "the body is over GATEWAY_MAX_BODY_BYTES",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "request_too_large",
+        }
+    }

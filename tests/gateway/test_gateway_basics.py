@@ -59,6 +59,8 @@ def test_openapi_lists_the_routes(gateway):
     assert "/api/v1/ocr" in paths and "/api/v1/health" in paths
 
 
+# A gateway of its own (start_gateway).
+@pytest.mark.slow
 def test_unreachable_backend_is_a_503(api_token, headers, tmp_path):
     dead_target = f"127.0.0.1:{free_port()}"
     orphan = start_gateway(api_token, dead_target, tmp_path)

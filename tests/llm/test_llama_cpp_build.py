@@ -36,6 +36,8 @@ def test_system_info_reports_the_avx2_baseline_and_nothing_host_specific():
     assert info.get("LLAMAFILE", "0") == "0", f"llamafile sgemm is compiled in: {info}"
 
 
+# Runs objdump.
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="binutils' objdump is not installed")
 def test_cpu_backend_holds_no_avx512_or_amx_instructions():
     """Machine code, not flags: a zmm register or an AMX tile instruction faults on the CPUs

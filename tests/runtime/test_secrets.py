@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.processes import REPO, free_port
 
+# Slow: starts each service to see it refuse (subprocess).
+pytestmark = pytest.mark.slow
+
 PLACEHOLDER = "change-me-token-1"  # deploy/compose/.env.example, deploy/k8s/secret.example.yaml
 SHORT = "s3cr3t-short"
 

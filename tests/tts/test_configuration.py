@@ -113,6 +113,8 @@ async def test_unary_audio_over_the_message_limit_is_refused_early(
         assert 0 < len(reply.audio) < 300_000
 
 
+# A TTS service of its own (ServiceProcess).
+@pytest.mark.slow
 def test_a_missing_voice_file_stops_the_service_with_its_path(api_token, tmp_path):
     env = {
         "API_TOKENS": api_token,
