@@ -103,6 +103,34 @@ def test_a_malformed_grpc_timeout_is_a_400_that_says_how_to_write_it(header):
     assert "'30S' or '500m'" in raised.value.detail
 
 
+def test_a_malformed_grpc_timeout_answers_in_the_routes_own_error_body():
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/v1/audio/speech")
+    @app.post("/api/v1/ocr")
+    async def route(request: Request) -> dict:
+        return {"deadline": calls.deadline(request, 60.0)}
+
+    client = TestClient(app)
+    openai = client.post("/v1/audio/speech", headers={"Grpc-Timeout": "soon"})
+    assert openai.status_code == 400
+    assert openai.json() == {
+        "error": {
+            "message": openai.json()["error"]["message"],
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    assert "Grpc-Timeout 'soon' is malformed" in openai.json()["error"]["message"]
+    stack = client.post("/api/v1/ocr", headers={"Grpc-Timeout": "soon"})
+    assert stack.status_code == 400
+    assert stack.json()["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "Grpc-Timeout 'soon' is malformed" in stack.json()["message"]
+    assert client.post("/api/v1/ocr", headers={"Grpc-Timeout": "2S"}).json() == {"deadline": 2}
+
+
 # --- unary calls ------------------------------------------------------------------------------
 
 
