@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -82,7 +82,8 @@ class ChatServing:
         for model in plan.candidates:
             if any(f.model.engine_name == model.engine_name for f in failures):
                 continue  # another name for an engine that just failed this request
-            started = await self._start(model, params, failures)
+            counted = replace(params, prompt_tokens=plan.counts.get(model.engine_name))
+            started = await self._start(model, counted, failures)
             if started is None:
                 continue
             first, deltas = started

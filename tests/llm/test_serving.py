@@ -47,12 +47,16 @@ class StandInEngine:
         self.fails_after = fails_after
         self.calls = 0
         self.closed = 0
+        self.counted = 0
+        self.prompt_tokens_given: int | None = None
 
     async def count_tokens(self, messages, tools) -> int:
+        self.counted += 1
         return sum(len(message["content"].split()) for message in messages)
 
     async def stream(self, params: ChatParams):
         self.calls += 1
+        self.prompt_tokens_given = params.prompt_tokens
         try:
             if self.hangs:
                 await asyncio.sleep(3600)
@@ -96,6 +100,8 @@ async def test_a_named_model_answers_with_its_own_engine():
     assert generation.prompt_tokens == 2
     assert await answer(generation) == "onetwo"
     assert backup.calls == 0
+    # The router counted the prompt to route it; the engine is handed that count, once.
+    assert (primary.counted, primary.prompt_tokens_given) == (1, 2)
 
 
 async def test_a_failure_before_the_first_token_hands_over_to_the_fallback():

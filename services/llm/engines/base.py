@@ -26,6 +26,9 @@ class ChatParams:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     user: str = ""
+    # The prompt's tokens with the serving engine's tokenizer, when the router already counted
+    # them (it does, to route): the engine does not count again. None: the engine counts.
+    prompt_tokens: int | None = None
 
 
 @dataclass

@@ -87,6 +87,9 @@ class LlamaCppEngine:
         return await asyncio.to_thread(self._count_tokens, messages, tools)
 
     def _count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+        # Runs beside a generation, outside the lock: tokenizing reads the model's vocabulary
+        # only (llama_tokenize takes the const vocab, no context or sampler state), so it
+        # does not race the decode that owns the context.
         import json
 
         prompt = self._formatter(messages=messages).prompt
@@ -126,7 +129,11 @@ class LlamaCppEngine:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
         generated = [0]
-        prompt_tokens = await asyncio.to_thread(self._count_tokens, params.messages, params.tools)
+        prompt_tokens = params.prompt_tokens
+        if prompt_tokens is None:
+            prompt_tokens = await asyncio.to_thread(
+                self._count_tokens, params.messages, params.tools
+            )
 
         def count_token(_ids: Any, logits: Any) -> Any:
             # Called once per sampled token: the exact completion token count, which the
