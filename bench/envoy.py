@@ -19,28 +19,22 @@ import secrets
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import grpc
 
-import grpc  # noqa: E402
+from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
+from paneas.services.envoy.config import local_target
+from paneas.services.envoy.process import EnvoyProcess
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 
-from paneas.asr.v1 import asr_pb2, asr_pb2_grpc  # noqa: E402
-from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc  # noqa: E402
-from paneas.services.envoy.config import local_target  # noqa: E402
-from tests.support.envoy import EnvoyProcess  # noqa: E402
-from tests.support.processes import (  # noqa: E402
-    REPO,
-    ServiceProcess,
-    free_port,
-    grpc_serving,
-    wait_until,
-)
+# The checkout: the commit measured.
+REPO = Path(__file__).resolve().parents[1]
 
 
 def pct(values: list[float], q: float) -> float:

@@ -29,7 +29,7 @@ import httpx
 
 from bench.stats import percentile
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
 
 
 def timed(call: Callable[[], object], count: int) -> list[float]:

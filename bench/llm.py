@@ -44,7 +44,7 @@ from bench.paths import PathResult, interleaved
 from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
-from tests.support.processes import ServiceProcess, free_port
+from paneas.services.processes import ServiceProcess, free_port
 
 PACKAGED = "smollm2-135m-instruct"
 TTFT_TARGET_MS = 3.0

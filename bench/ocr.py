@@ -32,13 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.stats import summary_ms
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
-from tests.support.processes import (
-    ServiceProcess,
-    free_port,
-    grpc_serving,
-    http_ok,
-    wait_until,
-)
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
 
 TESSDATA = "/usr/share/tesseract-ocr/5/tessdata/"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

@@ -5,21 +5,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
 
 LOGS = Path("/tmp/paneas-bench")
 BACKENDS = ("asr", "ocr", "llm", "tts")
 
 
 def stop(service: ServiceProcess) -> None:
-    died = service.process.poll()
+    """Stops it, first saying how it ended if it died while being measured."""
+    if service.ended() is not None:
+        print("\n".join(service.death_report()), flush=True)
     service.stop()
-    if died is not None:
-        print(
-            f"{service.module} (pid {service.process.pid}) had exited early with {died}; "
-            f"see {service.log_path}",
-            flush=True,
-        )
 
 
 @contextmanager

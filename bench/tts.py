@@ -55,8 +55,8 @@ import numpy as np
 from bench.load import ForeignLoad, wait_for_quiet
 from bench.paths import PathResult, interleaved
 from bench.services import LOGS, gateway, grpc_service
+from paneas.services.processes import ServiceProcess, free_port
 from paneas.tts.v1 import tts_pb2, tts_pb2_grpc
-from tests.support.processes import ServiceProcess, free_port
 
 TTFA_TARGET_MS = 250.0
 PAUSE_SECONDS = 0.2  # servicer.SENTENCE_PAUSE_SECONDS

@@ -35,9 +35,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from paneas.gateway.analytics.settings import AnalyticsSettings
 from paneas.gateway.rate_limit.settings import RateLimitSettings
 from paneas.gateway.settings import GatewaySettings
@@ -47,6 +44,13 @@ from paneas.services.envoy.process import command as envoy_command
 from paneas.services.envoy.settings import DirectorySettings, EnvoySettings
 from paneas.services.llm.settings import LlmSettings
 from paneas.services.ocr.settings import OcrSettings
+from paneas.services.processes import (
+    LOG_TAIL_LINES,
+    exit_description,
+    grpc_serving,
+    http_ok,
+    tail_report,
+)
 from paneas.services.runtime.settings import RuntimeSettings
 from paneas.services.tts.settings import TtsSettings
 
@@ -55,8 +59,6 @@ STARTUP_TIMEOUT_SECONDS = 600
 # or the gateway's live-stream drain (GATEWAY_ASR_STREAM_DRAIN_SECONDS, 10) followed by its
 # requests' grace (30), with a margin.
 STOP_TIMEOUT_SECONDS = 50
-# Lines of each child's output kept to show when it dies.
-LOG_TAIL_LINES = 30
 # Longest output line relayed whole (asyncio's stream limit); longer ones are dropped.
 OUTPUT_LINE_LIMIT = 1 << 20
 # "1" (or true/yes/on): any component that dies stops the whole stack.
@@ -105,14 +107,7 @@ class Component:
 
 def grpc_health_probe(host: str, port: int, service: str = "") -> Callable[[], Awaitable[bool]]:
     async def probe() -> bool:
-        async with grpc.aio.insecure_channel(f"{host}:{port}") as channel:
-            try:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=service), timeout=2
-                )
-            except grpc.aio.AioRpcError:
-                return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return await asyncio.to_thread(grpc_serving, f"{host}:{port}", service, timeout=2)
 
     return probe
 
@@ -144,15 +139,8 @@ def envoy_routing_probe(admin: str) -> Callable[[set[int]], Awaitable[bool]]:
 
 
 def http_health_probe(url: str) -> Callable[[], Awaitable[bool]]:
-    def fetch() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
     async def probe() -> bool:
-        return await asyncio.to_thread(fetch)
+        return await asyncio.to_thread(http_ok, url, timeout=2)
 
     return probe
 
@@ -316,17 +304,6 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
     ]
 
 
-def exit_description(returncode: int) -> str:
-    """'exited with code 1', or 'exited with signal SIGKILL (code -9)' for a signal."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"exited with signal {name} (code {returncode})"
-    return f"exited with code {returncode}"
-
-
 async def relay_output(component: Component) -> None:
     """The child's output to ours, line by line (lines of different children never mix),
     keeping its last lines for when it dies."""
@@ -470,12 +447,10 @@ class Stack:
 
 
 def print_tail(component: Component) -> None:
-    if not component.tail:
-        print(f"paneas: {component.name} wrote nothing", flush=True)
-        return
-    print(f"paneas: last {len(component.tail)} lines of {component.name}:")
-    for line in component.tail:
-        print(f"  {component.name} | {line}")
+    report = tail_report(component.name, component.tail)
+    print(f"paneas: {report[0]}")
+    for line in report[1:]:
+        print(line)
     sys.stdout.flush()
 
 

@@ -23,13 +23,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from tests.support.processes import (
-    ServiceProcess,
-    free_port,
-    grpc_serving,
-    http_ok,
-    wait_until,
-)
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
 
 # vLLM lives in its own venv: scripts/test-vllm.sh runs that folder there (scripts/test.sh
 # calls it after this suite).

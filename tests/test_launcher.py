@@ -11,7 +11,8 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.processes import REPO, free_port
+from paneas.services.processes import free_port
+from tests.support import REPO
 
 # Slow: the whole stack through `paneas` (subprocess).
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.envoy.config import local_target
+from paneas.services.envoy.process import EnvoyProcess
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 from paneas.services.runtime.instance import INSTANCE_KEY
-from tests.support.envoy import EnvoyProcess
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, wait_until
 
 ASR_INSTANCES = 3
 

@@ -9,7 +9,7 @@ import yaml
 from paneas.services.envoy.__main__ import committed, committed_text
 from paneas.services.envoy.config import Tls, compose_target, k8s_target, local_target, render
 from paneas.services.envoy.process import validate
-from tests.support.processes import REPO
+from tests.support import REPO
 
 
 # Runs `envoy --mode validate`.

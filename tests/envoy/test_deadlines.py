@@ -15,9 +15,9 @@ import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.envoy.config import local_target, render
+from paneas.services.envoy.process import EnvoyProcess
+from paneas.services.processes import free_port
 from paneas.tts.v1 import tts_pb2, tts_pb2_grpc
-from tests.support.envoy import EnvoyProcess
-from tests.support.processes import free_port
 
 # Short caps, so that the tests take seconds; the real ones are the gateway's deadlines
 # (300-600 s) and ASR_MAX_STREAM_SECONDS (4 h).

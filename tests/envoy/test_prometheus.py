@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from tests.support.processes import free_port, http_ok, wait_until
+from paneas.services.processes import free_port, http_ok, wait_until
 
 
 def scrape_config(mesh) -> dict:

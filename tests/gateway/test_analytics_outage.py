@@ -12,10 +12,10 @@ import pytest
 from paneas.gateway.analytics.database import EventStore, open_engine, upgrade_schema
 from paneas.gateway.analytics.queries import percentile, usage_summary
 from paneas.gateway.analytics.settings import async_database_url
+from paneas.services.processes import free_port
 from tests.conftest import start_gateway
 from tests.gateway.test_analytics import event
 from tests.support.postgres_server import PostgresServer, postgres_fixture  # noqa: F401
-from tests.support.processes import free_port
 
 SERVED_DURING_OUTAGE = 4
 

@@ -4,8 +4,8 @@ import grpc
 import httpx
 import pytest
 
+from paneas.services.processes import free_port
 from tests.conftest import start_gateway
-from tests.support.processes import free_port
 
 
 @pytest.fixture(scope="module")

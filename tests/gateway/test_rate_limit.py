@@ -13,8 +13,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from paneas.services.processes import free_port
 from tests.conftest import start_gateway
-from tests.support.processes import free_port
 from tests.support.redis_server import RedisServer
 
 WINDOW_SECONDS = 2

@@ -11,7 +11,7 @@ import pytest
 
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
 from paneas.services.llm.assets import packaged_gguf
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
 
 
 @pytest.fixture(scope="session")

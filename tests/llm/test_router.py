@@ -11,7 +11,7 @@ from paneas.services.llm.engines.base import ChatParams
 from paneas.services.llm.errors import ContextLengthExceeded, UnknownModel
 from paneas.services.llm.router import ModelRouter
 from paneas.services.llm.settings import LlmSettings
-from tests.support.processes import REPO
+from tests.support import REPO
 
 
 class WordCounter:

@@ -9,8 +9,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 from tests.ocr.documents import ENGLISH, image_only_pdf, render_text
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, wait_until
 from tests.support.text import accuracy
 
 # Slow: an OCR service of its own, stopped with SIGTERM (ServiceProcess).

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.support.processes import REPO, free_port
+from paneas.services.processes import free_port
+from tests.support import REPO
 
 # Slow: starts each service to see it refuse (subprocess).
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.processes import REPO, free_port
+from paneas.services.processes import free_port
+from tests.support import REPO
 
 
 def launcher_env(**overrides: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from concurrent import futures
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.support.processes import free_port
+from paneas.services.processes import free_port
 
 
 class OtlpCollector(trace_service_pb2_grpc.TraceServiceServicer):

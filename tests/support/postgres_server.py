@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import free_port, wait_until
+from paneas.services.processes import free_port, wait_until
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "paneas"

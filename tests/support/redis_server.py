@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.processes import free_port
+from paneas.services.processes import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

@@ -7,9 +7,9 @@ import shutil
 import grpc
 import pytest
 
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 from paneas.services.tts import assets
 from paneas.tts.v1 import tts_pb2, tts_pb2_grpc
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, wait_until
 
 
 @pytest.fixture(scope="module")

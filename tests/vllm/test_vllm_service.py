@@ -9,7 +9,7 @@ import yaml
 
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
 from paneas.services.llm.engines.base import ChatParams
-from tests.support.processes import ServiceProcess, free_port, grpc_serving, wait_until
+from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 
 QUESTION = "What is the capital of France?"
 
