@@ -27,15 +27,16 @@ every 20 ms):
   stream-flood    live-stream opens from one token, 20 at a time for `--seconds`, each held
                   (RATE_LIMIT_CONCURRENT_STREAMS and RATE_LIMIT_STREAM_HANDSHAKES at their
                   defaults, a real ASR service behind)
-  fast-audio      one live stream sent `--audio-seconds` of speech (jfk, repeated) as fast
-                  as the socket takes it, then stop (gateway and ASR memory)
+  fast-audio      one live stream sent `--audio-seconds` of speech (jfk, repeated) in 1 MiB
+                  frames as fast as the socket takes them, then stop (gateway and ASR memory)
   metric-labels   made-up 4 KB methods, distinct bogus paths and distinct bogus chat models
                   (/metrics size before and after)
   envoy-45mb      unauthenticated 45 MB Recognize calls through Envoy, two at a time, for
                   `--seconds` (time to UNAUTHENTICATED; Envoy and ASR memory)
-`--before WORKTREE` also runs body-*, metric-labels and envoy-45mb against an older checkout
-(`git worktree add /tmp/before <commit>`): its gateway, Envoy configuration and services are
-imported from it through a PYTHONPATH shim, with this venv's packages. Results go in
+`--before WORKTREE` also runs each of these against an older checkout (`git worktree add
+/tmp/before <commit>`): its gateway, ASR service and Envoy configuration are imported from it
+through a PYTHONPATH shim, with this venv's packages (the victim's OCR service stays this
+checkout's). Results go in
 docs/benchmarks.md ("Abuse").
 """
 
@@ -207,8 +208,14 @@ def unstated(flac: bytes) -> bytes:
 # --- Attacks on the gateway and Envoy -------------------------------------------------------
 
 SERVICE_ATTACKS = ("flac-stated", "flac-unstated", "flac-over")
-BEFORE_ATTACKS = ("body-fast", "body-slow", "metric-labels", "envoy-45mb")
-EDGE_ATTACKS = (*BEFORE_ATTACKS[:2], "stream-flood", "fast-audio", *BEFORE_ATTACKS[2:])
+EDGE_ATTACKS = (
+    "body-fast",
+    "body-slow",
+    "stream-flood",
+    "fast-audio",
+    "metric-labels",
+    "envoy-45mb",
+)
 VICTIM_EVERY = 0.05
 IDLE_SECONDS = 3.0
 
@@ -386,7 +393,7 @@ def gateway_stack(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, dict[str, int]]]:
     """A real OCR service (the victim's backend; always this checkout's), an ASR service
-    when asked, and the gateway (the older checkout's with `shim`); an LLM target where
+    when asked, and the gateway (both the older checkout's with `shim`); an LLM target where
     nothing listens, so the chat routes exist. Yields the gateway's URL and the pids of what
     is attacked."""
     quiet = {"API_TOKENS": ",".join(tokens), "LOG_LEVEL": "WARNING"}
@@ -400,7 +407,12 @@ def gateway_stack(
         targets = {"ocr": ocr_target, "llm": f"127.0.0.1:{free_port()}"}
         pids = {}
         if asr:
-            asr_env = {**quiet, "ASR_METRICS_PORT": "0", "ASR_MAX_STREAMS": "16"}
+            asr_env = {
+                **quiet,
+                **code_env(shim),
+                "ASR_METRICS_PORT": "0",
+                "ASR_MAX_STREAMS": "16",
+            }
             asr_target, asr_process = stack.enter_context(
                 grpc_service("asr", {**asr_env, "ASR_LLM_TARGET": ""}, "abuse-asr")
             )
@@ -544,7 +556,7 @@ async def fast_audio(ws_url: str, token: str, pcm: bytes) -> str:
         ready = json.loads(await ws.recv())
         assert ready["event"] == "ready", ready
         started = time.perf_counter()
-        frame = 32000  # 1 s
+        frame = MB  # the largest frame GATEWAY_ASR_STREAM_MAX_FRAME_BYTES lets through
         for offset in range(0, len(pcm), frame):
             await ws.send(pcm[offset : offset + frame])
         sent_in = time.perf_counter() - started
@@ -750,7 +762,7 @@ def main() -> None:
         help="comma-separated",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="repeated attacks' length")
-    parser.add_argument("--audio-seconds", type=float, default=300.0, help="fast-audio's audio")
+    parser.add_argument("--audio-seconds", type=float, default=600.0, help="fast-audio's audio")
     parser.add_argument(
         "--before", type=Path, help="a worktree of an older commit, for before/after"
     )
@@ -801,7 +813,7 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|")
         for name in edge:
-            if shim and name in BEFORE_ATTACKS:
+            if shim:
                 print_row(edge_attack(name, "before", shim, args))
             print_row(edge_attack(name, "after", None, args))
 
