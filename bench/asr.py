@@ -43,8 +43,8 @@ from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr.assets import ensure_packaged_model
+from paneas.services.asr.evaluation import LANGUAGES, SAMPLES, read_pcm16
 from paneas.services.processes import ServiceProcess, free_port
-from tests.support.audio import LANGUAGES, SAMPLES, read_pcm16
 
 SAMPLE_RATE = 16_000
 GAP_SECONDS = 0.5

@@ -55,7 +55,7 @@ from bench.asr import (
 from bench.load import phase, wait_for_quiet
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.support.audio import normalize_words, wer
+from paneas.services.asr.evaluation import normalize_words, wer
 
 CHUNK_SECONDS = 0.1
 CHUNK_SAMPLES = int(CHUNK_SECONDS * SAMPLE_RATE)

@@ -45,7 +45,7 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 from bench.asr import SAMPLE_RATE, asr_service, bare_model, to_float32, wav_bytes
 from bench.services import LOGS, gateway
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.support.audio import FETCHED_AUDIO, LANGUAGES, SAMPLES, read_pcm16, wer
+from paneas.services.asr.evaluation import FETCHED_AUDIO, LANGUAGES, SAMPLES, read_pcm16, wer
 
 SEED = 20261124
 

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.audio import SAMPLES, read_pcm16, sample_path, wer
+from paneas.services.asr.evaluation import SAMPLES, read_pcm16, sample_path, wer
 from tests.support.launcher import Launcher, launcher_env
 
 pytestmark = pytest.mark.slow

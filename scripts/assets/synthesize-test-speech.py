@@ -257,7 +257,8 @@ def check() -> int:
     from faster_whisper import WhisperModel
 
     from paneas.services.asr.assets import ensure_packaged_model
-    from tests.support.audio import LANGUAGES, SAMPLES, load_float32_16k, wer
+    from paneas.services.asr.evaluation import LANGUAGES, SAMPLES, wer
+    from tests.support.audio import load_float32_16k
 
     model = WhisperModel(str(ensure_packaged_model()), device="cpu", compute_type="int8")
     stems = [clip["file"].removesuffix(".wav") for clip in _manifest()["clips"]]

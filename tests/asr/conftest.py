@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.support.audio import read_pcm16, sample_path
+from paneas.services.asr.evaluation import read_pcm16, sample_path
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2
-from tests.support.audio import SAMPLES, encode_audio, sample_path
+from paneas.services.asr.evaluation import SAMPLES, sample_path
+from tests.support.audio import encode_audio
 
 
 async def _batch_words(asr, auth_metadata, audio: bytes) -> list[asr_pb2.Word]:

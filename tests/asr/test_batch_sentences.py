@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2
-from tests.support.audio import FETCHED_AUDIO, SAMPLES, encode_audio, normalize_words, read_pcm16
+from paneas.services.asr.evaluation import FETCHED_AUDIO, SAMPLES, normalize_words, read_pcm16
+from tests.support.audio import encode_audio
 
 
 def real_sentences() -> list[tuple[str, np.ndarray]]:

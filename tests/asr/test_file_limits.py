@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.services.asr.evaluation import read_pcm16, sample_path
 from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
-from tests.support.audio import read_pcm16, sample_path
 
 LIMIT_SECONDS = 1800
 WINDOW_SECONDS = 120

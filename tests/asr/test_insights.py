@@ -9,9 +9,9 @@ import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.llm.v1 import llm_pb2, llm_pb2_grpc
+from paneas.services.asr.evaluation import SAMPLES, wer
 from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 from tests.asr.conftest import StreamRun, pcm16_of, run_stream, streaming_config
-from tests.support.audio import SAMPLES, wer
 
 ENGLISH = asr_pb2.RecognitionConfig(language="en")
 REAL_TIME = 0.1  # seconds per 100 ms chunk

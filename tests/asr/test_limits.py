@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.services.asr.evaluation import sample_path
 from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 from tests.asr.conftest import pcm16_of, run_stream, streaming_config
-from tests.support.audio import sample_path
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2
-from tests.support.audio import LANGUAGES, SAMPLES, encode_audio, sample_path, wer
+from paneas.services.asr.evaluation import LANGUAGES, SAMPLES, sample_path, wer
+from tests.support.audio import encode_audio
 
 SYNTHESISED = [name for name in SAMPLES if name not in ("jfk", "beckett")]
 

@@ -8,8 +8,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.asr.v1 import asr_pb2
+from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
 from tests.asr.conftest import pcm16_of, run_stream, stereo_float32_48k, streaming_config
-from tests.support.audio import SAMPLES, sample_path, wer
 
 
 async def test_real_time_stream_is_as_good_as_batch(asr, auth_metadata):

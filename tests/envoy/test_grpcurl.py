@@ -14,9 +14,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
+from paneas.services.asr.evaluation import sample_path
 from paneas.services.envoy.config import SERVICES
 from paneas.services.runtime.instance import INSTANCE_KEY
-from tests.support.audio import sample_path
 
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 GRPC_SERVICES = [service.grpc_service for service in SERVICES]

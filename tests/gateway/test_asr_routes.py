@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from paneas.gateway.errors import install_error_handlers
-from tests.support.audio import SAMPLES, sample_path, wer
+from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
 
 JFK = SAMPLES["jfk"].transcript
 SRT_TIME = r"\d{2}:\d{2}:\d{2},\d{3}"

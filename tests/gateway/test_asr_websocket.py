@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from paneas.asr.v1 import asr_pb2
 from paneas.gateway.asr.stream import events_of
 from paneas.gateway.asr.tickets import TicketBook
-from tests.support.audio import SAMPLES, read_pcm16, sample_path, wer
+from paneas.services.asr.evaluation import SAMPLES, read_pcm16, sample_path, wer
 
 JFK = SAMPLES["jfk"].transcript
 FRAME_SECONDS = 0.1

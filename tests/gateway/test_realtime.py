@@ -21,8 +21,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from paneas.gateway.openai.realtime.audio import A_LAW, MU_LAW, InputConverter
 from paneas.gateway.openai.realtime.serving import Item, RealtimeSession
+from paneas.services.asr.evaluation import SAMPLES, read_pcm16, sample_path, wer
 from tests.gateway.test_asr_websocket import metric, until_metric
-from tests.support.audio import SAMPLES, read_pcm16, sample_path, wer
 
 COMPLETED = "conversation.item.input_audio_transcription.completed"
 DELTA = "conversation.item.input_audio_transcription.delta"

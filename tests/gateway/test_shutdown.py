@@ -16,9 +16,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from paneas.services.asr.evaluation import read_pcm16, sample_path
 from tests.conftest import start_gateway
 from tests.gateway.test_realtime import COMPLETED, of, pcm_at
-from tests.support.audio import read_pcm16, sample_path
 
 pytestmark = pytest.mark.slow
 

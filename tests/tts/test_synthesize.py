@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.services.asr.evaluation import wer
 from paneas.tts.v1 import tts_pb2
-from tests.support.audio import wer
 from tests.support.metrics import metric_value
 from tests.tts.conftest import codec_slack, decode, duration_of
 

@@ -4,8 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
+from paneas.services.asr.evaluation import sample_path
 from tests.ocr.documents import ENGLISH, render_text
-from tests.support.audio import sample_path
 from tests.ui.conftest import screenshot, sign_in
 
 LONG = 120_000  # ms: models on two shared cores
