@@ -124,7 +124,8 @@ class LoggedProcess:
         )
 
     def log_text(self) -> str:
-        self._log.flush()
+        """Its output so far; also once stopped. (The child writes through its own copy of
+        the descriptor, so there is nothing of ours to flush first.)"""
         return self.log_path.read_text(errors="replace")
 
     def ended(self) -> str | None:

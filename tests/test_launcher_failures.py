@@ -68,7 +68,7 @@ def jfk_pcm() -> tuple[bytes, int]:
 
 
 def test_a_service_failing_at_start_is_named_with_its_last_lines_and_the_rest_comes_up(stack):
-    output = stack.output()
+    output = stack.log_text()
     assert "paneas: llm exited with code 1; the rest keeps running without it" in output
     tail = [line for line in output.splitlines() if line.startswith("  llm | ")]
     assert any(MISSING_MODEL in line for line in tail), output
@@ -223,7 +223,7 @@ async def test_killing_one_asr_instance_ends_only_its_streams_and_new_ones_go_to
 
     deadline = time.monotonic() + 10
     reported = f"paneas: {victim} exited with signal SIGKILL (code -9); the rest keeps running"
-    while reported not in (output := stack.output()):
+    while reported not in (output := stack.log_text()):
         assert time.monotonic() < deadline, output
         await asyncio.sleep(0.2)
     assert stack.process.poll() is None
@@ -234,7 +234,7 @@ async def test_killing_one_asr_instance_ends_only_its_streams_and_new_ones_go_to
 
 def test_ctrl_c_stops_a_stack_that_lost_parts_with_status_1(stack):
     assert stack.stop() == 1
-    output = stack.output()
+    output = stack.log_text()
     assert output.rstrip().endswith("paneas: stopped"), output[-2000:]
 
 
@@ -245,7 +245,7 @@ def test_strict_mode_stops_everything_when_a_service_fails(tmp_path):
         status = launcher.process.wait(180)
     finally:
         launcher.stop()
-    output = launcher.output()
+    output = launcher.log_text()
     assert status == 1, output
     assert "paneas: llm exited with code 1; stopping the stack (PANEAS_STRICT=1)" in output
     assert any(

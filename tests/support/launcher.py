@@ -4,13 +4,11 @@ output (the launcher's own and every child's, relayed) in a file to read."""
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from paneas.services.processes import free_port
-from tests.support import REPO
+from paneas.services.processes import LoggedProcess, free_port
 
 
 def launcher_env(**overrides: str) -> dict[str, str]:
@@ -42,33 +40,24 @@ def launcher_env(**overrides: str) -> dict[str, str]:
     return env | overrides
 
 
-class Launcher:
+class Launcher(LoggedProcess):
     """One `python -m paneas.services.launcher` run, its output in `log_path`."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = env
-        self.log_path = log_path
-        self._sink = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "paneas.services.launcher"],
-            env=env,
-            stdout=self._sink,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
+        super().__init__(
+            "paneas", [sys.executable, "-m", "paneas.services.launcher"], env, log_path
         )
 
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
 
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
     def wait_for_output(self, text: str, timeout: float = 240) -> str:
         """The output once it contains `text`; fails with the output if the launcher ends
         first or `timeout` passes."""
         deadline = time.monotonic() + timeout
-        while text not in (output := self.output()):
+        while text not in (output := self.log_text()):
             assert self.process.poll() is None, (
                 f"the launcher exited with {self.process.returncode} before {text!r}:\n{output}"
             )
@@ -84,7 +73,8 @@ class Launcher:
         return int(match.group(1))
 
     def stop(self, timeout: float = 90) -> int:
-        """Ctrl-C, as a person would; the exit status."""
+        """Ctrl-C, as a person would (not `LoggedProcess.stop`'s SIGTERM); the exit status,
+        or TimeoutExpired (it is killed) when it does not stop within `timeout`."""
         try:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGINT)
@@ -93,4 +83,4 @@ class Launcher:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
-            self._sink.close()
+            self._log.close()
