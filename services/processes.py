@@ -85,11 +85,13 @@ def wait_until(
     raise TimeoutError(f"{what} not ready after {timeout}s")
 
 
-def stop_process(process: subprocess.Popen, timeout: float) -> int:
-    """SIGTERM (a service drains its calls), SIGKILL if it has not ended after `timeout`
-    seconds; its exit status."""
+def stop_process(
+    process: subprocess.Popen, timeout: float, stop_signal: signal.Signals = signal.SIGTERM
+) -> int:
+    """`stop_signal` (SIGTERM: a service drains its calls), SIGKILL if it has not ended after
+    `timeout` seconds; its exit status."""
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(stop_signal)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from paneas.services.processes import free_port, wait_until
+from paneas.services.processes import free_port, stop_process, wait_until
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "paneas"
@@ -71,12 +71,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, 30, signal.SIGINT)
         self._log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
