@@ -209,8 +209,11 @@ class StreamSession:
         if utterance.silence_frames * _FRAME_SECONDS * 1000 >= config.silence_ms:
             self._end_utterance(arrived_at)
         elif utterance.total_samples >= self._max_utterance_frames * FRAME_SAMPLES:
-            # Forced cut: the next utterance starts with the very next frame.
-            self._end_utterance(arrived_at, forced=True)
+            # The longest utterance. Mid-speech it is cut and the next utterance starts with
+            # the very next frame. In a pause it simply ends there: an utterance opened on
+            # silence would send nothing but silence to a final decode, where Whisper invents
+            # words, and its end event would be stamped at the cut instead of the speech's end.
+            self._end_utterance(arrived_at, forced=utterance.silence_frames == 0)
         elif len(utterance.frames) >= _WINDOW_FRAMES:
             self._cut_piece(utterance)
         elif (

@@ -184,6 +184,18 @@ async def test_speech_past_the_longest_utterance_is_cut_without_an_end_event(mon
     ]
 
 
+async def test_the_longest_utterance_reached_in_a_pause_ends_there(monkeypatch):
+    # 1 s utterances at most (31 frames): pre-roll from frame 4, speech in frames 12-31, and
+    # the limit falls on frame 34, three frames into the pause.
+    audio = pcm16(("silence", 12), ("speech", 20), ("silence", 40))
+    responses, decoder = await stream(audio, config(max_utterance_ms=1000), monkeypatch)
+    # The utterance ends where the speech ended; no second one opens on the silence (it
+    # would decode nothing but silence).
+    assert events(responses) == [("started", at(12)), ("ended", at(32))]
+    assert decoder.decoded_frames == [31]
+    assert [result.utterance_index for result in finals(responses)] == [0]
+
+
 @pytest.mark.parametrize("chunk_bytes", [3200, 1000, 7])
 async def test_chunk_sizes_do_not_move_the_endpoints(monkeypatch, chunk_bytes):
     audio = pcm16(("silence", 12), ("speech", 30), ("silence", 40))
