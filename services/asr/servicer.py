@@ -209,6 +209,9 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                         "send audio after it"
                     )
                 session.accept_audio(request.audio)
+                # Faster than the decoder: read no more until it catches up (flow control
+                # slows the client down instead of this process holding its audio).
+                await session.wait_for_decoder()
             await session.finish(insights.closing_summary if insights is not None else None)
         except AsrError as error:
             failure.append(error)

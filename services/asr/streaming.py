@@ -45,6 +45,11 @@ _HYSTERESIS = 0.15
 _WINDOW_FRAMES = int(WINDOW_SECONDS * SAMPLE_RATE) // FRAME_SAMPLES
 # Frames averaged when looking for the quietest moment to cut a long utterance (~100 ms).
 _PAUSE_FRAMES = 3
+# Audio handed to final decodes and not yet decoded: past this the stream reads no more of
+# the client's audio until the decoder catches up (`wait_for_decoder`), so a client sending
+# faster than real time is slowed down by gRPC flow control instead of growing this process
+# by the audio it is ahead (float32: 64 KB a second).
+MAX_UNDECODED_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,10 @@ class StreamSession:
         self.on_final: list[Callable[[asr_pb2.StreamingRecognitionResult], None]] = []
         # Set when the decode loop itself failed: the stream cannot go on.
         self.failure: StreamFailed | None = None
+        # Samples of final decodes (pieces and finals) not yet done, and a signal each time
+        # one is: what `wait_for_decoder` paces the client's audio by.
+        self._undecoded_samples = 0
+        self._decoded = asyncio.Event()
         self._decoder = asyncio.create_task(self._decode_loop(), name="asr-stream-decoder")
 
     @property
@@ -155,6 +164,21 @@ class StreamSession:
     @property
     def audio_seconds(self) -> float:
         return self._samples_received / SAMPLE_RATE
+
+    async def wait_for_decoder(self) -> None:
+        """Returns once the audio waiting for final decodes is under MAX_UNDECODED_SECONDS
+        (at once, normally): call it before reading more of the client's audio."""
+        limit = MAX_UNDECODED_SECONDS * SAMPLE_RATE
+        while self._undecoded_samples > limit and self.failure is None:
+            self._decoded.clear()
+            await self._decoded.wait()
+
+    def _queued_for_decode(self, samples: int) -> None:
+        self._undecoded_samples += samples
+
+    def _done_decoding(self, samples: int) -> None:
+        self._undecoded_samples -= samples
+        self._decoded.set()
 
     def accept_audio(self, chunk: bytes) -> None:
         arrived_at = time.perf_counter()
@@ -246,9 +270,10 @@ class StreamSession:
         cut = half + quietest + _PAUSE_FRAMES // 2 + 1  # just after the quiet run's middle
         self._abandon_speculation(utterance)
         audio = np.concatenate(utterance.frames[:cut])
-        utterance.pieces.append(
-            _Piece(utterance.committed_samples, asyncio.create_task(self._decode_final(audio)))
-        )
+        decode = asyncio.create_task(self._decode_final(audio))
+        self._queued_for_decode(audio.size)
+        decode.add_done_callback(lambda _, samples=audio.size: self._done_decoding(samples))
+        utterance.pieces.append(_Piece(utterance.committed_samples, decode))
         utterance.committed_samples += audio.size
         del utterance.frames[:cut]
         del utterance.probabilities[:cut]
@@ -301,6 +326,7 @@ class StreamSession:
         else:
             self._abandon_speculation(utterance)
         audio = utterance.audio(drop_last=trailing)
+        self._queued_for_decode(audio.size)
         self._finals.append(
             _DecodeJob(utterance, audio, arrived_at, speculation, utterance.committed_samples)
         )
@@ -360,7 +386,11 @@ class StreamSession:
         try:
             while True:
                 if self._finals:
-                    await self._finalize(self._finals.popleft())
+                    job = self._finals.popleft()
+                    try:
+                        await self._finalize(job)
+                    finally:
+                        self._done_decoding(job.audio.size)
                 elif self._interim is not None:
                     job, self._interim = self._interim, None
                     await self._interim_result(job)
@@ -376,6 +406,7 @@ class StreamSession:
                 f"the stream's decoder failed ({_describe(error)}); the audio after the last "
                 "final result was not transcribed: open a new stream to go on"
             )
+            self._decoded.set()  # a reader waiting for the decoder stops waiting
             self.responses.put_nowait(None)
 
     async def _finalize(self, job: _DecodeJob) -> None:

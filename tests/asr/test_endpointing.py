@@ -4,6 +4,7 @@ events a client sees, and the audio each final decodes (pre-roll, speech, a shor
 tests/asr/test_stream_session.py drives the same session with the real VAD and speech."""
 
 import asyncio
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -202,3 +203,48 @@ async def test_chunk_sizes_do_not_move_the_endpoints(monkeypatch, chunk_bytes):
     responses, decoder = await stream(audio, config(), monkeypatch, chunk_bytes)
     assert events(responses) == [("started", at(12)), ("ended", at(42))]
     assert decoder.decoded_frames == [8 + 30 + 6]
+
+
+class GatedDecoder(RecordingDecoder):
+    """Decodes only once `gate` is open: a decoder far behind its client."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    def transcribe_utterance(self, audio, options, interim):
+        self.gate.wait(30)
+        return super().transcribe_utterance(audio, options, interim)
+
+
+async def test_a_client_ahead_of_the_decoder_is_read_no_further(monkeypatch):
+    monkeypatch.setattr(streaming, "StreamingVad", LoudnessVad)
+    monkeypatch.setattr(streaming, "MAX_UNDECODED_SECONDS", 2.0)
+    gate = threading.Event()
+    decoder = GatedDecoder(gate)
+    scheduler = DecodeScheduler(slots=1, max_waiting=64, max_streams=1, retry_after=1.0)
+    session = StreamSession(decoder, scheduler, config())
+    # 20 utterances of 1 s of speech and 0.6 s of pause: 32 s of audio, sent at once.
+    utterance = pcm16(("speech", 31), ("silence", 19))
+    accepted = [0]
+
+    async def send_everything() -> None:
+        for _ in range(20):
+            for offset in range(0, len(utterance), 3200):
+                session.accept_audio(utterance[offset : offset + 3200])
+                accepted[0] += len(utterance[offset : offset + 3200])
+                await session.wait_for_decoder()
+
+    sender = asyncio.create_task(send_everything())
+    try:
+        await asyncio.sleep(0.5)
+        # Each final holds 1.44 s of audio: the third final passes the 2 s limit and the
+        # stream stops reading there, not 29 s of audio later.
+        assert not sender.done()
+        assert accepted[0] / 32_000 <= 4.0, accepted[0] / 32_000
+    finally:
+        gate.set()
+    await asyncio.wait_for(sender, 20)
+    await asyncio.wait_for(session.finish(), 20)
+    scheduler.close()
+    assert len(decoder.decoded_frames) == 20
