@@ -550,13 +550,16 @@ def speech_pcm(seconds: float) -> bytes:
     return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-async def fast_audio(ws_url: str, token: str, pcm: bytes) -> str:
-    async with connect(ws_url, additional_headers=bearer(token), max_size=None) as ws:
+async def fast_audio(ws_url: str, token: str, pcm: bytes, frame: int) -> str:
+    # No keepalive pings: a stream held back by the server (it reads no more while the
+    # decoder is behind) answers no ping until it reads again, and the attack is its memory.
+    async with connect(
+        ws_url, additional_headers=bearer(token), max_size=None, ping_interval=None
+    ) as ws:
         await ws.send(start())
         ready = json.loads(await ws.recv())
         assert ready["event"] == "ready", ready
         started = time.perf_counter()
-        frame = MB  # the largest frame GATEWAY_ASR_STREAM_MAX_FRAME_BYTES lets through
         for offset in range(0, len(pcm), frame):
             await ws.send(pcm[offset : offset + frame])
         sent_in = time.perf_counter() - started
@@ -711,7 +714,8 @@ def edge_attack(name: str, code: str, shim: Path | None, args: argparse.Namespac
             flood = stream_flood(ws_url, attacker, args.seconds)
             hostile = lambda: asyncio.run(flood)  # noqa: E731
         elif name == "fast-audio":
-            audio = fast_audio(ws_url, attacker, speech_pcm(args.audio_seconds))
+            pcm = speech_pcm(args.audio_seconds)
+            audio = fast_audio(ws_url, attacker, pcm, args.audio_frame_bytes)
             hostile = lambda: asyncio.run(audio)  # noqa: E731
         else:
             hostile = lambda: metric_labels(url, attacker)  # noqa: E731
@@ -763,6 +767,13 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="repeated attacks' length")
     parser.add_argument("--audio-seconds", type=float, default=600.0, help="fast-audio's audio")
+    parser.add_argument(
+        "--audio-frame-bytes",
+        type=int,
+        # The largest frame GATEWAY_ASR_STREAM_MAX_FRAME_BYTES lets through.
+        default=MB,
+        help="fast-audio's WebSocket frames (3200: 100 ms, as live clients send)",
+    )
     parser.add_argument(
         "--before", type=Path, help="a worktree of an older commit, for before/after"
     )

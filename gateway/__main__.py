@@ -34,6 +34,11 @@ def main() -> None:
         # under backpressure); with the frame limit and the stream's byte buffer this bounds a
         # socket's memory (the default, 32, would allow 32 frames of the limit).
         ws_max_queue=WS_MAX_QUEUED_FRAMES,
+        # No keepalive pings from the server: a live stream held back (the service reads no
+        # more audio while its decoder is behind) reads none of the client's frames, its pong
+        # included, and uvicorn would drop a client that is only ahead. A dead client is
+        # found by GATEWAY_ASR_STREAM_IDLE_SECONDS instead.
+        ws_ping_interval=None,
     )
     # uvicorn.run, with live streams drained before the sockets close (gateway/shutdown.py).
     server = GatewayServer(config, app.state.live_streams)
