@@ -20,6 +20,21 @@ SHORT = "s3cr3t-short"
 @pytest.mark.parametrize(
     "module", ["paneas.services.ocr", "paneas.gateway", "paneas.services.launcher"]
 )
+def refused_start(module: str, env: dict[str, str]) -> str:
+    """What `python -m module` printed when it refused to start (exit status 1)."""
+    result = subprocess.run(
+        [sys.executable, "-m", module],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    return output
+
+
 @pytest.mark.parametrize(
     ("tokens", "says"),
     [
@@ -35,16 +50,7 @@ def test_insecure_tokens_are_refused_at_start(module, tokens, says):
         "OCR_METRICS_PORT": "0",
         "GATEWAY_PORT": str(free_port()),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", module],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
+    output = refused_start(module, env)
     assert f"refusing to start: {says}" in output
     assert "openssl rand -hex 24" in output
     assert PLACEHOLDER not in output and SHORT not in output
@@ -85,16 +91,7 @@ def test_insecure_secrets_are_refused_at_start(setting, value, name, module, sec
         setting: value.format(secret=secret),
         "GATEWAY_PORT": str(free_port()),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", module],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
+    output = refused_start(module, env)
     assert f"refusing to start: {name} {says}" in output
     assert "openssl rand -hex 24" in output
     assert secret not in output
