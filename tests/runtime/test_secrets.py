@@ -17,9 +17,6 @@ PLACEHOLDER = "change-me-token-1"  # deploy/compose/.env.example, deploy/k8s/sec
 SHORT = "s3cr3t-short"
 
 
-@pytest.mark.parametrize(
-    "module", ["paneas.services.ocr", "paneas.gateway", "paneas.services.launcher"]
-)
 def refused_start(module: str, env: dict[str, str]) -> str:
     """What `python -m module` printed when it refused to start (exit status 1)."""
     result = subprocess.run(
@@ -35,6 +32,9 @@ def refused_start(module: str, env: dict[str, str]) -> str:
     return output
 
 
+@pytest.mark.parametrize(
+    "module", ["paneas.services.ocr", "paneas.gateway", "paneas.services.launcher"]
+)
 @pytest.mark.parametrize(
     ("tokens", "says"),
     [
