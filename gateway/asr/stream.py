@@ -659,12 +659,14 @@ def _instance_lost(error: grpc.aio.AioRpcError, instance: str) -> bool:
     refused (no free slot, nothing to connect to) or failed by the service itself.
 
     Through Envoy: once the instance had answered, its death resets the stream (INTERNAL,
-    "Received RST_STREAM"); before that, Envoy answers UNAVAILABLE "upstream ... reset
+    "Received RST_STREAM", or gRPC core's bare "Internal error from Core" when the reset
+    races the stream's start); before that, Envoy answers UNAVAILABLE "upstream ... reset
     before headers ... connection termination". Without Envoy, the channel says UNAVAILABLE.
+    The service's own INTERNAL errors always carry a message of their own.
     """
     code, details = error.code(), error.details() or ""
     if code is grpc.StatusCode.INTERNAL:
-        return "RST_STREAM" in details
+        return "RST_STREAM" in details or details == "Internal error from Core"
     if code is grpc.StatusCode.UNAVAILABLE:
         return bool(instance) or "connection termination" in details
     return False

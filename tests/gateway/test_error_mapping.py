@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException
 
+from paneas.gateway.asr.stream import _instance_lost
 from paneas.gateway.errors import (
     grpc_error_message,
     grpc_error_response,
@@ -156,3 +157,26 @@ def test_the_gateways_own_refusals_speak_each_routes_body():
             "code": "request_too_large",
         }
     }
+
+
+@pytest.mark.parametrize(
+    "code, details, lost",
+    [
+        ("INTERNAL", "Received RST_STREAM with error code 2", True),
+        ("INTERNAL", "Internal error from Core", True),
+        ("INTERNAL", "the stream's decoder failed (ValueError: x); open a new stream", False),
+        (
+            "UNAVAILABLE",
+            "upstream connect error or disconnect/reset before headers. reset reason: "
+            "connection termination",
+            True,
+        ),
+        ("UNAVAILABLE", "no healthy upstream", False),
+        ("RESOURCE_EXHAUSTED", "no free decode slot", False),
+    ],
+)
+def test_a_live_stream_cut_by_its_instance_is_told_from_a_refusal(code, details, lost):
+    error = grpc.aio.AioRpcError(
+        grpc.StatusCode[code], grpc.aio.Metadata(), grpc.aio.Metadata(), details
+    )
+    assert _instance_lost(error, "") is lost
