@@ -66,6 +66,7 @@ from pathlib import Path
 import grpc
 import httpx
 import numpy as np
+from faster_whisper import decode_audio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -73,13 +74,27 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.services.asr.evaluation import flac_of_silence, sample_path
 from paneas.services.envoy.process import command as envoy_command
-from tests.asr.test_file_limits import flac_of_silence
-from tests.gateway.test_asr_websocket import STOP, events_until_closed, start
-from tests.support.audio import load_float32_16k, sample_path
-from tests.support.processes import free_port, http_ok, wait_until
+from paneas.services.processes import free_port, http_ok, wait_until
 
 MB = 1024 * 1024
+# The WebSocket's control events (docs/api.md).
+STOP = json.dumps({"event": "stop"})
+
+
+def start(**config: object) -> str:
+    return json.dumps({"event": "start", "config": {"language": "en", **config}})
+
+
+async def events_until_closed(ws, within: float) -> list[dict]:
+    """Every event the server sends until it closes the connection (or `within` passes)."""
+    events = []
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(within):
+            while True:
+                events.append(json.loads(await ws.recv()))
+    return events
 
 
 def rss_mb(pid: int) -> float:
@@ -544,7 +559,7 @@ async def stream_flood(ws_url: str, token: str, seconds: float) -> str:
 
 def speech_pcm(seconds: float) -> bytes:
     """jfk (11 s) with a second of silence after each, repeated to `seconds`, PCM16 16 kHz."""
-    clip = load_float32_16k(sample_path("jfk"))
+    clip = decode_audio(str(sample_path("jfk")), sampling_rate=16000)
     one = np.concatenate([clip, np.zeros(16000, dtype=np.float32)])
     audio = np.tile(one, int(np.ceil(seconds * 16000 / len(one))))[: int(seconds * 16000)]
     return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()

@@ -3,6 +3,8 @@
 
 from starlette.requests import HTTPConnection
 
+from paneas.services.runtime import wire
+
 GRPC_METADATA_PREFIX = "grpc-metadata-"
 # Forwarded as they are (lower-case names are the gRPC convention).
 _PERMANENT = ("authorization",)
@@ -12,9 +14,9 @@ def grpc_metadata(request: HTTPConnection) -> tuple[tuple[str, str], ...]:
     """For HTTP requests and WebSockets alike."""
     metadata = [(name, request.headers[name]) for name in _PERMANENT if name in request.headers]
     # The telemetry middleware accepted the client's X-Request-ID or made one.
-    request_id = getattr(request.state, "request_id", None) or request.headers.get("x-request-id")
+    request_id = getattr(request.state, "request_id", None) or request.headers.get(wire.REQUEST_ID)
     if request_id:
-        metadata.append(("x-request-id", request_id))
+        metadata.append((wire.REQUEST_ID, request_id))
     for name, value in request.headers.items():
         if name.startswith(GRPC_METADATA_PREFIX) and len(name) > len(GRPC_METADATA_PREFIX):
             metadata.append((name[len(GRPC_METADATA_PREFIX) :], value))

@@ -5,6 +5,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from paneas.services.runtime import wire
 from paneas.services.runtime.settings import CommaSeparated, InsecureSecret, secret_problem
 
 
@@ -25,15 +26,15 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = wire.DEFAULT_PORTS["gateway"]
     # Browser origins allowed to call the API; none by default (same-origin only).
     cors_origins: Annotated[list[str], *CommaSeparated] = []
     # Largest request body; bigger ones get 413.
     max_body_bytes: int = 50 * 1024 * 1024
     # gRPC targets of the services (host:port); an empty target means "not deployed".
-    ocr_target: str = "127.0.0.1:50053"
-    asr_target: str = "127.0.0.1:50051"
-    llm_target: str = "127.0.0.1:50052"
+    ocr_target: str = f"127.0.0.1:{wire.DEFAULT_PORTS['ocr']}"
+    asr_target: str = f"127.0.0.1:{wire.DEFAULT_PORTS['asr']}"
+    llm_target: str = f"127.0.0.1:{wire.DEFAULT_PORTS['llm']}"
     tts_target: str = ""
     # Deadline for an OCR call, seconds.
     ocr_timeout_seconds: float = 300.0

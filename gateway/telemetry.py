@@ -11,9 +11,10 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paneas.gateway.exchange import ExchangeMeter
+from paneas.services.runtime import wire
 from paneas.services.runtime.metrics import LATENCY_BUCKETS
 
-REQUEST_ID_HEADER = b"x-request-id"
+REQUEST_ID_HEADER = wire.REQUEST_ID.encode()
 # Paths that would flood the log and say nothing (scrapes, probes).
 _QUIET_PATHS = ("/metrics", "/api/v1/health")
 

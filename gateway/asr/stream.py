@@ -49,6 +49,7 @@ from starlette.websockets import (
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.asr.buffer import END, AudioBuffer
 from paneas.gateway.errors import grpc_error_message, retry_after_seconds
+from paneas.services.runtime import wire
 from paneas.services.runtime.instance import INSTANCE_KEY
 
 log = structlog.get_logger("paneas.gateway.asr_stream")
@@ -303,7 +304,9 @@ class WebSocketBridge:
         """A StreamingRecognize call with the config written (first and alone) and, on a
         reopen, the audio the vanished instance had taken."""
         session_id = config.streaming_config.session_id
-        call = self.stub.StreamingRecognize(metadata=(*self.metadata, ("x-session-id", session_id)))
+        call = self.stub.StreamingRecognize(
+            metadata=(*self.metadata, (wire.SESSION_ID, session_id))
+        )
         # If the call is already over, the forwarder says why.
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
             await call.write(config)

@@ -40,6 +40,7 @@ from paneas.gateway.auth import CHALLENGE
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response, status_response
 from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
+from paneas.services.runtime import wire
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
 ROUTE = "/api/v1/asr/stream"
@@ -165,8 +166,8 @@ def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
         (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
     ]
     metadata.append(("authorization", f"Bearer {token}"))
-    if not any(name == "x-request-id" for name, _ in metadata):
-        metadata.append(("x-request-id", uuid.uuid4().hex))
+    if not any(name == wire.REQUEST_ID for name, _ in metadata):
+        metadata.append((wire.REQUEST_ID, uuid.uuid4().hex))
     return metadata
 
 
@@ -246,7 +247,7 @@ async def asr_stream(websocket: WebSocket) -> None:
         if lease is not None:
             await lease.release()
     STREAMS.labels(outcome.kind).inc()
-    request_id = dict(metadata)["x-request-id"]
+    request_id = dict(metadata)[wire.REQUEST_ID]
     log.info(
         "asr stream",
         session_id=outcome.session_id,

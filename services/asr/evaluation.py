@@ -10,6 +10,7 @@ what made them in its manifest.json). Needs the `dev` extra (rapidfuzz); no serv
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import unicodedata
@@ -17,6 +18,7 @@ import wave
 from pathlib import Path
 from typing import NamedTuple
 
+import av
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
@@ -90,3 +92,28 @@ def wer(reference: str, hypothesis: str) -> float:
     if not ref:
         return 0.0 if not hyp else 1.0
     return Levenshtein.distance(ref, hyp) / len(ref)
+
+
+def flac_of_silence(hours: float, state_duration: bool = True) -> bytes:
+    """Hostile but legal input: silent mono 8 kHz FLAC (under 1 MB an hour); without a stated
+    duration when `state_duration` is false (STREAMINFO's total-samples field zeroed, as
+    streams leave it)."""
+    rate, seconds_per_frame = 8000, 10
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=rate, layout="mono")
+        frame_samples = np.zeros((1, rate * seconds_per_frame), dtype=np.int16)
+        for index in range(int(hours * 3600 / seconds_per_frame)):
+            frame = av.AudioFrame.from_ndarray(frame_samples, format="s16", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = index * rate * seconds_per_frame
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    data = bytearray(buffer.getvalue())
+    if not state_duration:
+        # "fLaC", a 4-byte block header, then STREAMINFO: total samples are its bits 108-143.
+        data[8 + 13] &= 0xF0
+        data[8 + 14 : 8 + 18] = b"\0\0\0\0"
+    return bytes(data)

@@ -5,14 +5,15 @@ from typing import Annotated, Literal
 
 from pydantic_settings import SettingsConfigDict
 
+from paneas.services.runtime import wire
 from paneas.services.runtime.settings import CommaSeparated, ServerSettings
 
 
 class AsrSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="ASR_", extra="ignore")
 
-    port: int = 50051
-    metrics_port: int = 9451
+    port: int = wire.DEFAULT_PORTS["asr"]
+    metrics_port: int = wire.DEFAULT_METRICS_PORTS["asr"]
     # Path to a CTranslate2 Whisper directory or a faster-whisper id ("large-v3",
     # "Systran/faster-whisper-small", ...); "base" is the packaged model, the offline default.
     model: str = "base"
@@ -92,7 +93,7 @@ class AsrSettings(ServerSettings):
 
     # LLM insights on live streams (`enable_insights`): where the LLM service listens. Empty
     # turns insights off, and streams that ask for them are refused with FAILED_PRECONDITION.
-    llm_target: str = "127.0.0.1:50052"
+    llm_target: str = f"127.0.0.1:{wire.DEFAULT_PORTS['llm']}"
     # Model (or tier) insights are asked of; "auto" lets the LLM router pick by prompt size.
     insight_model: str = "auto"
     # At most one insight request per stream in this many seconds, and only after new final

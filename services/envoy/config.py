@@ -50,15 +50,9 @@ import yaml
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.envoy.auth import lua_filter
+from paneas.services.runtime import wire
 
 LbPolicy = Literal["MAGLEV", "RING_HASH"]
-SERVICE_HEADER = "x-paneas-service"
-SESSION_HEADER = "x-session-id"
-HEALTH_PREFIX = "/grpc.health.v1.Health/"
-REFLECTION_PREFIXES = (
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-)
 # The directory: Envoy's cluster for it and where it listens beside Envoy.
 DIRECTORY_CLUSTER = "directory"
 DIRECTORY_PORT = 50050
@@ -95,14 +89,29 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "asr",
         "paneas.asr.v1.AsrService",
-        50051,
-        9451,
+        wire.DEFAULT_PORTS["asr"],
+        wire.DEFAULT_METRICS_PORTS["asr"],
         request_streams=("StreamingRecognize",),
         sticky=True,
     ),
-    Service("llm", "paneas.llm.v1.LlmService", 50052, 9452),
-    Service("ocr", "paneas.ocr.v1.OcrService", 50053, 9453),
-    Service("tts", "paneas.tts.v1.TtsService", 50054, 9454),
+    Service(
+        "llm",
+        "paneas.llm.v1.LlmService",
+        wire.DEFAULT_PORTS["llm"],
+        wire.DEFAULT_METRICS_PORTS["llm"],
+    ),
+    Service(
+        "ocr",
+        "paneas.ocr.v1.OcrService",
+        wire.DEFAULT_PORTS["ocr"],
+        wire.DEFAULT_METRICS_PORTS["ocr"],
+    ),
+    Service(
+        "tts",
+        "paneas.tts.v1.TtsService",
+        wire.DEFAULT_PORTS["tts"],
+        wire.DEFAULT_METRICS_PORTS["tts"],
+    ),
 )
 SERVICES_BY_NAME = {service.name: service for service in SERVICES}
 
@@ -303,7 +312,7 @@ def _route_action(
         "retry_policy": _retry_policy(STREAM_RETRY_ON if request_stream else UNARY_RETRY_ON),
     }
     if service.sticky:
-        action["hash_policy"] = [{"header": {"header_name": SESSION_HEADER}}]
+        action["hash_policy"] = [{"header": {"header_name": wire.SESSION_ID}}]
     return action
 
 
@@ -354,9 +363,9 @@ def _routes(target: Target) -> list[dict]:
     # Health and reflection: with the header, the named service's own (one instance);
     # without it, the directory's, for the whole mesh.
     names = "|".join(sorted(s.name for s in services))
-    for prefix in (HEALTH_PREFIX, *REFLECTION_PREFIXES):
+    for prefix in (wire.HEALTH_PREFIX, *wire.REFLECTION_PREFIXES):
         # Reflection is a bidi stream; health Watch is long-lived.
-        request_stream = prefix != HEALTH_PREFIX
+        request_stream = prefix != wire.HEALTH_PREFIX
         for service in services:
             routes.append(
                 {
@@ -365,7 +374,7 @@ def _routes(target: Target) -> list[dict]:
                         "grpc": {},
                         "headers": [
                             {
-                                "name": SERVICE_HEADER,
+                                "name": wire.SERVICE,
                                 "string_match": {"exact": service.name},
                             }
                         ],
@@ -379,11 +388,11 @@ def _routes(target: Target) -> list[dict]:
             {
                 "match": {
                     "prefix": prefix,
-                    "headers": [{"name": SERVICE_HEADER, "present_match": True}],
+                    "headers": [{"name": wire.SERVICE, "present_match": True}],
                 },
                 **_grpc_error(
                     3,
-                    f"unknown {SERVICE_HEADER}: use one of {names} for one instance of that "
+                    f"unknown {wire.SERVICE}: use one of {names} for one instance of that "
                     "service, or leave the header out for the whole mesh",
                 ),
             }

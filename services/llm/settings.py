@@ -16,14 +16,15 @@ from pydantic_settings import (
 )
 
 from paneas.services.llm.catalogue import PACKAGED_CATALOGUE, EngineSpec, ModelEntry, RouterSpec
+from paneas.services.runtime import wire
 from paneas.services.runtime.settings import ServerSettings
 
 
 class LlmSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_", env_nested_delimiter="__", extra="ignore")
 
-    port: int = 50052
-    metrics_port: int = 9452
+    port: int = wire.DEFAULT_PORTS["llm"]
+    metrics_port: int = wire.DEFAULT_METRICS_PORTS["llm"]
     catalogue: Path = PACKAGED_CATALOGUE
     engines: dict[str, EngineSpec] = {}
     models: list[ModelEntry] = []

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from paneas.services.runtime import wire
 from paneas.services.runtime.settings import CommaSeparated, ServerSettings
 
 EngineName = Literal["tesseract", "rapidocr"]
@@ -13,8 +14,8 @@ EngineName = Literal["tesseract", "rapidocr"]
 class OcrSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="OCR_", extra="ignore")
 
-    port: int = 50053
-    metrics_port: int = 9453
+    port: int = wire.DEFAULT_PORTS["ocr"]
+    metrics_port: int = wire.DEFAULT_METRICS_PORTS["ocr"]
     # Engine used when a request leaves it unspecified.
     engine: EngineName = "tesseract"
     # Engines loaded at start; a request may only pick a loaded one.

@@ -6,15 +6,15 @@ from contextlib import AbstractAsyncContextManager
 import grpc
 import structlog
 
+from paneas.services.runtime import wire
 from paneas.services.runtime.handlers import Continuation, RpcOutcome, outcome_of, wrap_handler
 
-REQUEST_ID_KEY = "x-request-id"
 log = structlog.get_logger("paneas.access")
 
 
 def request_id_from(metadata: tuple | None) -> str:
     for key, value in metadata or ():
-        if key == REQUEST_ID_KEY and isinstance(value, str) and 0 < len(value) <= 128:
+        if key == wire.REQUEST_ID and isinstance(value, str) and 0 < len(value) <= 128:
             return value
     return uuid.uuid4().hex
 

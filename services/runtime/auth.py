@@ -9,12 +9,6 @@ import grpc
 
 from paneas.services.runtime.handlers import Continuation, rejecting_handler
 
-HEALTH_PREFIX = "/grpc.health.v1.Health/"
-REFLECTION_PREFIXES = (
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
-)
-
 
 def tokens_or_generated(tokens: Sequence[str], component: str) -> list[str]:
     """The configured tokens, or a fresh random one announced once on stderr (as Jupyter

@@ -18,10 +18,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
+from paneas.services.runtime import wire
 from paneas.services.runtime.access_log import AccessLogInterceptor
 from paneas.services.runtime.auth import (
-    HEALTH_PREFIX,
-    REFLECTION_PREFIXES,
     BearerAuthInterceptor,
     tokens_or_generated,
 )
@@ -80,9 +79,9 @@ class GrpcService:
 
     def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
         provider = configure_tracing(self.name, self.runtime.otel_exporter_otlp_endpoint)
-        exempt = [HEALTH_PREFIX]
+        exempt = [wire.HEALTH_PREFIX]
         if self.runtime.auth_exempt_reflection:
-            exempt.extend(REFLECTION_PREFIXES)
+            exempt.extend(wire.REFLECTION_PREFIXES)
         # Order matters: the instance header outermost, so every layer's context adds it;
         # then the writer that keeps streaming calls' cleanup in their own task; then
         # tracing, so logs and metrics of the call see its span.
@@ -90,7 +89,7 @@ class GrpcService:
             InstanceInterceptor(self.instance_name),
             StreamWriterInterceptor(),
             aio_server_interceptor(tracer_provider=provider),
-            AccessLogInterceptor(quiet_prefixes=(HEALTH_PREFIX, *REFLECTION_PREFIXES)),
+            AccessLogInterceptor(quiet_prefixes=(wire.HEALTH_PREFIX, *wire.REFLECTION_PREFIXES)),
             MetricsInterceptor(),
             BearerAuthInterceptor(tokens_or_generated(self.runtime.api_tokens, self.name), exempt),
         ]

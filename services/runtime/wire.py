@@ -17,3 +17,28 @@ SERVED_ROUTE = "x-paneas-route"
 # service answered, so an UNAVAILABLE carrying it is not a missing backend.
 ERROR_CODE = "x-paneas-error-code"
 ERROR_PARAM = "x-paneas-error-param"
+
+# Request metadata (and the gateway's HTTP header of the same name) that ties one request's
+# log lines together across the gateway, Envoy and a service.
+REQUEST_ID = "x-request-id"
+
+# Request metadata of a live ASR stream: Envoy hashes on it, so every reconnect of one session
+# reaches the same instance (its audio backlog and speaker state live there).
+SESSION_ID = "x-session-id"
+
+# Request header that sends a health check or reflection call through Envoy to one service
+# (those paths name no Paneas service; without it they reach Envoy's directory).
+SERVICE = "x-paneas-service"
+
+# Paths that every service answers without a bearer token: probes and load balancers carry
+# none, and reflection only describes the public contract.
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIXES = (
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+)
+
+# Where each part listens by default (loopback). The services' settings, the gateway's targets
+# and the Envoy config generator all start from these.
+DEFAULT_PORTS = {"asr": 50051, "llm": 50052, "ocr": 50053, "tts": 50054, "gateway": 8000}
+DEFAULT_METRICS_PORTS = {"asr": 9451, "llm": 9452, "ocr": 9453, "tts": 9454}

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
+from paneas.services.runtime import wire
 from paneas.services.runtime.settings import CommaSeparated, ServerSettings
 
 EngineName = Literal["piper", "kokoro", "espeak"]
@@ -34,8 +35,8 @@ class PiperVoiceConfig(BaseModel):
 class TtsSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="TTS_", env_nested_delimiter="__", extra="ignore")
 
-    port: int = 50054
-    metrics_port: int = 9454
+    port: int = wire.DEFAULT_PORTS["tts"]
+    metrics_port: int = wire.DEFAULT_METRICS_PORTS["tts"]
     # Engines to load, comma-separated; espeak-ng is the always-there fallback.
     engines: Annotated[list[EngineName], *CommaSeparated] = ["piper", "kokoro", "espeak"]
     # The voice used when a request names none; empty: joe, else af_heart, else the first.

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
-from paneas.services.asr.evaluation import read_pcm16, sample_path
+from paneas.services.asr.evaluation import flac_of_silence, read_pcm16, sample_path
 from paneas.services.processes import ServiceProcess, free_port, grpc_serving, wait_until
 
 LIMIT_SECONDS = 1800
@@ -69,30 +69,6 @@ async def stub(long_file_asr):
         long_file_asr[0], options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
     ) as channel:
         yield asr_pb2_grpc.AsrServiceStub(channel)
-
-
-def flac_of_silence(hours: float, state_duration: bool = True) -> bytes:
-    """Silent mono 8 kHz FLAC (under 1 MB an hour); without a stated duration when
-    `state_duration` is false (STREAMINFO's total-samples field zeroed, as streams leave it)."""
-    rate, seconds_per_frame = 8000, 10
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="flac") as out:
-        stream = out.add_stream("flac", rate=rate, layout="mono")
-        frame_samples = np.zeros((1, rate * seconds_per_frame), dtype=np.int16)
-        for index in range(int(hours * 3600 / seconds_per_frame)):
-            frame = av.AudioFrame.from_ndarray(frame_samples, format="s16", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = index * rate * seconds_per_frame
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    data = bytearray(buffer.getvalue())
-    if not state_duration:
-        # "fLaC", a 4-byte block header, then STREAMINFO: total samples are its bits 108-143.
-        data[8 + 13] &= 0xF0
-        data[8 + 14 : 8 + 18] = b"\0\0\0\0"
-    return bytes(data)
 
 
 def wav_of(samples: np.ndarray) -> bytes:

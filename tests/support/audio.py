@@ -12,10 +12,6 @@ import av
 import numpy as np
 from faster_whisper import decode_audio
 
-# bench/abuse.py, edited by someone else, still imports `sample_path` from here; once it
-# imports paneas.services.asr.evaluation, this line goes.
-from paneas.services.asr.evaluation import sample_path  # noqa: F401
-
 
 def load_float32_16k(source: str | Path | bytes) -> np.ndarray:
     """Any format FFmpeg reads, as the 16 kHz mono float32 that Whisper takes."""

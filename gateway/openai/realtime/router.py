@@ -49,6 +49,7 @@ from paneas.gateway.openai.realtime.serving import (
 )
 from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
 from paneas.gateway.routers.asr_stream import ACTIVE_STREAMS, STREAMS, refuse_while_draining
+from paneas.services.runtime import wire
 from paneas.services.runtime.auth import bearer_token, token_is_valid
 
 ROUTE = "/v1/realtime"
@@ -133,8 +134,8 @@ def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
         (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
     ]
     metadata.append(("authorization", f"Bearer {token}"))
-    if not any(name == "x-request-id" for name, _ in metadata):
-        metadata.append(("x-request-id", uuid.uuid4().hex))
+    if not any(name == wire.REQUEST_ID for name, _ in metadata):
+        metadata.append((wire.REQUEST_ID, uuid.uuid4().hex))
     return metadata
 
 
@@ -222,14 +223,14 @@ async def realtime(websocket: WebSocket) -> None:
         "realtime session",
         session_id=outcome.session_id,
         instance=outcome.instance,
-        request_id=dict(metadata)["x-request-id"],
+        request_id=dict(metadata)[wire.REQUEST_ID],
         outcome=outcome.kind,
         close_code=outcome.close_code,
         status=outcome.status.name if outcome.status else None,
         audio_seconds=round(outcome.audio_seconds, 3),
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
-    _record(websocket, token, outcome, started, occurred_at, dict(metadata)["x-request-id"])
+    _record(websocket, token, outcome, started, occurred_at, dict(metadata)[wire.REQUEST_ID])
 
 
 def _http_status(outcome: Outcome) -> int:
