@@ -312,24 +312,36 @@ def otlp_env(collector) -> dict[str, str]:
     }
 
 
+BACKENDS = ("ocr", "asr", "llm", "tts")
+
+
+def _backends_in_use(session: pytest.Session) -> list[str]:
+    """The backends that the collected tests using `gateway` need: each test module names
+    them with `pytest.mark.backends(...)`; a test that names none needs all of them. So
+    running the OCR tests alone starts no Whisper, and the whole suite starts each once."""
+    needed: set[str] = set()
+    for item in session.items:
+        if "gateway" in getattr(item, "fixturenames", ()):
+            marker = item.get_closest_marker("backends")
+            needed.update(marker.args if marker else BACKENDS)
+    return [name for name in BACKENDS if name in needed]
+
+
 @pytest.fixture(scope="session")
-def gateway(
-    api_token,
-    ocr_service,
-    asr_service,
-    llm_service,
-    tts_service,
-    otlp_collector,
-    tmp_path_factory,
-) -> RunningGateway:
+def gateway(request, api_token, otlp_collector, tmp_path_factory) -> RunningGateway:
+    # Started here, not as fixture arguments, so that only the backends in use start.
+    targets = {
+        name: request.getfixturevalue(f"{name}_service").target
+        for name in _backends_in_use(request.session)
+    }
     running = start_gateway(
         api_token,
-        ocr_service.target,
+        targets.get("ocr", ""),
         tmp_path_factory.mktemp("gateway"),
         GATEWAY_MAX_BODY_BYTES=str(8 * 1024 * 1024),
-        GATEWAY_ASR_TARGET=asr_service.target,
-        GATEWAY_LLM_TARGET=llm_service.target,
-        GATEWAY_TTS_TARGET=tts_service.target,
+        GATEWAY_ASR_TARGET=targets.get("asr", ""),
+        GATEWAY_LLM_TARGET=targets.get("llm", ""),
+        GATEWAY_TTS_TARGET=targets.get("tts", ""),
         # The whole suite shares this gateway and one token; schemathesis alone sends
         # hundreds of requests. Limits are tested on gateways of their own.
         RATE_LIMIT_GLOBAL="1000000",

@@ -15,6 +15,8 @@ from paneas.asr.v1 import asr_pb2
 from paneas.services.asr.evaluation import FETCHED_AUDIO, SAMPLES, normalize_words, read_pcm16
 from tests.support.audio import encode_audio
 
+pytestmark = pytest.mark.backends("asr")
+
 
 def real_sentences() -> list[tuple[str, np.ndarray]]:
     """jfk, beckett and PocketSphinx's LibriVox sentences and card names (four voices)."""

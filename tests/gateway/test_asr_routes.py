@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from paneas.gateway.errors import install_error_handlers
 from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
 
+pytestmark = pytest.mark.backends("asr")
+
 JFK = SAMPLES["jfk"].transcript
 SRT_TIME = r"\d{2}:\d{2}:\d{2},\d{3}"
 VTT_TIME = r"\d{2}:\d{2}:\d{2}\.\d{3}"

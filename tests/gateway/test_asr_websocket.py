@@ -17,6 +17,8 @@ from paneas.gateway.asr.stream import events_of
 from paneas.gateway.asr.tickets import TicketBook
 from paneas.services.asr.evaluation import SAMPLES, read_pcm16, sample_path, wer
 
+pytestmark = pytest.mark.backends("asr")
+
 JFK = SAMPLES["jfk"].transcript
 FRAME_SECONDS = 0.1
 

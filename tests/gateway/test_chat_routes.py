@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from paneas.gateway.openai.chat.errors import llm_error
 from tests.conftest import start_gateway
 
+pytestmark = pytest.mark.backends("llm")
+
 MODEL = "smollm2-135m-instruct"
 SERVED = {"auto", "paneas-q32b", "paneas-v1-q14b", MODEL}
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]

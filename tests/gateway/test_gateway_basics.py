@@ -7,6 +7,8 @@ import pytest
 from paneas.services.processes import free_port
 from tests.conftest import start_gateway
 
+pytestmark = pytest.mark.backends("ocr")
+
 
 @pytest.fixture(scope="module")
 def headers(api_token) -> dict[str, str]:

@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import start_gateway
 from tests.gateway.test_transcoding import DENSE_PAGE_REQUEST
 
+pytestmark = pytest.mark.backends("ocr")
+
 # Under the session gateway's 8 MB body limit, so only authentication can refuse it early.
 DECLARED_BODY_BYTES = 7 * 1024 * 1024
 SENT_BODY_BYTES = 64 * 1024

@@ -10,6 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import start_gateway
 
+pytestmark = pytest.mark.backends("ocr")
+
 
 @pytest.fixture(scope="module")
 def headers(api_token) -> dict[str, str]:

@@ -14,6 +14,8 @@ from tests.ocr.documents import (
 )
 from tests.support.text import accuracy
 
+pytestmark = pytest.mark.backends("ocr")
+
 
 @pytest.fixture(scope="module")
 def headers(api_token) -> dict[str, str]:

@@ -24,6 +24,8 @@ from paneas.gateway.openai.realtime.serving import Item, RealtimeSession
 from paneas.services.asr.evaluation import SAMPLES, read_pcm16, sample_path, wer
 from tests.gateway.test_asr_websocket import metric, until_metric
 
+pytestmark = pytest.mark.backends("asr")
+
 COMPLETED = "conversation.item.input_audio_transcription.completed"
 DELTA = "conversation.item.input_audio_transcription.delta"
 CHUNK_SECONDS = 0.1

@@ -7,6 +7,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 
+pytestmark = pytest.mark.backends("ocr")
+
 
 @pytest.mark.parametrize(
     "metadata, reason",
