@@ -23,7 +23,7 @@ from paneas.services.asr.files import transcribe_file
 from paneas.services.asr.insights import InsightClient, InsightWorker
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
-from paneas.services.asr.streaming import StreamConfig, StreamSession
+from paneas.services.asr.streaming import LiveStream, StreamConfig
 from paneas.services.runtime.errors import abort
 
 log = structlog.get_logger()
@@ -117,7 +117,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             await _discard_requests(request_iterator, _REFUSAL_GRACE_SECONDS)
             await abort(context, error)
             return
-        session = StreamSession(self._engine, self._scheduler, config)
+        session = LiveStream(self._engine, self._scheduler, config)
         insights = self._insight_worker(config, session)
         failure: list[AsrError] = []
         pump = asyncio.create_task(self._pump(request_iterator, session, failure, insights))
@@ -140,7 +140,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             closing = [pump] if insights is None else [pump, insights.close()]
             await asyncio.gather(*closing, return_exceptions=True)
 
-    def _insight_worker(self, config: StreamConfig, session: StreamSession) -> InsightWorker | None:
+    def _insight_worker(self, config: StreamConfig, session: LiveStream) -> InsightWorker | None:
         if not config.insights or self._insights is None:
             return None
         worker = InsightWorker(
@@ -193,7 +193,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     async def _pump(
         self,
         request_iterator: AsyncIterator[asr_pb2.StreamingRecognizeRequest],
-        session: StreamSession,
+        session: LiveStream,
         failure: list[AsrError],
         insights: InsightWorker | None,
     ) -> None:

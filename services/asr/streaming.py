@@ -1,16 +1,17 @@
-"""One live recognition stream: endpointing on the stream's own VAD, interim and final decodes.
+"""One live recognition stream: the stream's own VAD, interim and final decodes.
 
-Audio is cut into utterances where the VAD hears `silence_ms` of silence (or at the maximum
-utterance length). Every utterance is decoded once, whole, for its final result: the same
-work a file gets, so the final text is as good as batch. While it grows, greedy interim
-decodes of the audio so far run every `interim_interval_ms` of new audio; they are dropped
-when newer audio or the final supersedes them, so a busy machine sheds interims, not finals.
+Audio is cut into utterances by `endpointer.py`, on the VAD's speech probability of each
+frame: where it hears `silence_ms` of silence, or at the maximum utterance length. Every
+utterance is decoded once, whole, for its final result: the same work a file gets, so the
+final text is as good as batch. While it grows, greedy interim decodes of the audio so far run
+every `interim_interval_ms` of new audio; they are dropped when newer audio or the final
+supersedes them, so a busy machine sheds interims, not finals.
 
 No decode covers more than one 30 s window, whatever `max_utterance_ms` is: an utterance that
-reaches a window's length is cut at the quietest moment of the window's second half, and that
-piece is decoded at once while the rest is spoken; the final joins the pieces. A decode that
-fails gives its utterance a final result with `error` set, and the stream goes on; if the
-stream's decode loop itself fails, the stream ends with INTERNAL (`failure`).
+reaches a window's length is cut at a pause, and that piece is decoded at once while the rest
+is spoken; the final joins the pieces. A decode that fails gives its utterance a final result
+with `error` set, and the stream goes on; if the stream's decode loop itself fails, the stream
+ends with INTERNAL (`failure`).
 """
 
 import asyncio
@@ -25,7 +26,17 @@ import structlog
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import metrics
 from paneas.services.asr.audio import SAMPLE_RATE, PcmConverter
-from paneas.services.asr.engine import WINDOW_SECONDS, DecodeOptions, WhisperEngine
+from paneas.services.asr.endpointer import (
+    Endpointer,
+    Event,
+    InterimDue,
+    PieceCut,
+    SpeculationAbandoned,
+    SpeculativeFinalDue,
+    UtteranceEnded,
+    UtteranceStarted,
+)
+from paneas.services.asr.engine import DecodeOptions, WhisperEngine
 from paneas.services.asr.errors import AudioTooLong, ChunkTooLarge, Overloaded, StreamFailed
 from paneas.services.asr.results import words_of
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
@@ -33,18 +44,6 @@ from paneas.services.asr.vad import FRAME_SAMPLES, StreamingVad
 
 log = structlog.get_logger()
 
-_FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
-# Audio kept from before the VAD fires, so the first syllable is not clipped.
-_PREROLL_FRAMES = 10
-# Consecutive speech frames needed to open an utterance (filters clicks).
-_ONSET_FRAMES = 2
-# Silence kept after the last speech frame when an utterance is decoded.
-_TAIL_FRAMES = 6
-_HYSTERESIS = 0.15
-# The most frames one decode gets: a window (937 frames, 29.98 s).
-_WINDOW_FRAMES = int(WINDOW_SECONDS * SAMPLE_RATE) // FRAME_SAMPLES
-# Frames averaged when looking for the quietest moment to cut a long utterance (~100 ms).
-_PAUSE_FRAMES = 3
 # Audio handed to final decodes and not yet decoded: past this the stream reads no more of
 # the client's audio until the decoder catches up (`wait_for_decoder`), so a client sending
 # faster than real time is slowed down by gRPC flow control instead of growing this process
@@ -80,32 +79,17 @@ class _Piece:
 
 @dataclass
 class _Utterance:
+    """An utterance's decodes; its audio is the endpointer's until an event hands it over."""
+
     index: int
     start_sample: int
-    # The audio not yet in a piece, and the VAD's speech probability of each frame.
-    frames: list[np.ndarray] = field(default_factory=list)
-    probabilities: list[float] = field(default_factory=list)
     pieces: list[_Piece] = field(default_factory=list)
+    # Samples in pieces: an interim of audio after fewer is stale.
     committed_samples: int = 0
-    silence_frames: int = 0
-    samples_at_last_interim: int = 0
     interims_sent: int = 0
     last_interim_words: list[str] = field(default_factory=list)
     # A final decode started at the first pause, in case the pause ends the utterance.
     speculation: asyncio.Task | None = None
-
-    @property
-    def samples(self) -> int:
-        """Samples not yet in a piece."""
-        return len(self.frames) * FRAME_SAMPLES
-
-    @property
-    def total_samples(self) -> int:
-        return self.committed_samples + self.samples
-
-    def audio(self, drop_last: int = 0) -> np.ndarray:
-        frames = self.frames[: len(self.frames) - drop_last] if drop_last else self.frames
-        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -119,7 +103,7 @@ class _DecodeJob:
     offset_samples: int = 0
 
 
-class StreamSession:
+class LiveStream:
     """Feed it audio with `accept_audio`, read `responses` until None, `finish` on half-close,
     `cancel` when the client leaves."""
 
@@ -132,13 +116,16 @@ class StreamSession:
         self.responses: asyncio.Queue[asr_pb2.StreamingRecognizeResponse | None] = asyncio.Queue()
         self._converter = PcmConverter(config.sample_rate, config.channels, config.float32)
         self._vad = StreamingVad()
+        self._endpointer = Endpointer(
+            vad_threshold=config.vad_threshold,
+            silence_ms=config.silence_ms,
+            max_utterance_ms=config.max_utterance_ms,
+            interim_interval_ms=config.interim_interval_ms if config.interim_results else None,
+        )
+        # The audio after the last whole frame, which the VAD has not scored yet.
         self._pending = np.zeros(0, dtype=np.float32)
-        self._frames_seen = 0
         self._samples_received = 0
-        self._preroll: deque[np.ndarray] = deque(maxlen=_PREROLL_FRAMES)
-        self._onset = 0
         self._utterance: _Utterance | None = None
-        self._next_index = 0
         self._finals: deque[_DecodeJob] = deque()
         self._interim: _DecodeJob | None = None
         self._wake = asyncio.Event()
@@ -204,90 +191,62 @@ class StreamSession:
         self._pending = audio[count * FRAME_SAMPLES :]
         for i, probability in enumerate(probabilities):
             frame = audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
-            self._on_frame(frame, float(probability), arrived_at)
+            for event in self._endpointer.push(frame, float(probability)):
+                self._on_event(event, arrived_at)
 
-    def _on_frame(self, frame: np.ndarray, probability: float, arrived_at: float) -> None:
-        position = self._frames_seen * FRAME_SAMPLES
-        self._frames_seen += 1
-        config = self._config
+    def _on_event(self, event: Event, arrived_at: float) -> None:
+        """Turns what the endpointer heard into decode work and speech events."""
         utterance = self._utterance
-        if utterance is None:
-            self._preroll.append(frame)
-            self._onset = self._onset + 1 if probability >= config.vad_threshold else 0
-            if self._onset >= _ONSET_FRAMES:
-                self._open_utterance(position + FRAME_SAMPLES - len(self._preroll) * FRAME_SAMPLES)
-                self._emit_event(
-                    asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
-                    (position - (_ONSET_FRAMES - 1) * FRAME_SAMPLES) / SAMPLE_RATE,
+        match event:
+            case UtteranceStarted():
+                self._utterance = _Utterance(event.index, event.start_sample)
+                if event.speech_start_sample is not None:
+                    self._emit_event(
+                        asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
+                        event.speech_start_sample / SAMPLE_RATE,
+                    )
+            case InterimDue():
+                if self._interim is not None:
+                    metrics.SKIPPED_INTERIMS.inc()
+                self._interim = _DecodeJob(
+                    utterance, event.audio, arrived_at, offset_samples=event.offset_samples
                 )
-            return
-        utterance.frames.append(frame)
-        utterance.probabilities.append(probability)
-        if probability >= config.vad_threshold:
-            utterance.silence_frames = 0
-            self._abandon_speculation(utterance)
-        elif probability < config.vad_threshold - _HYSTERESIS:
-            utterance.silence_frames += 1
-            if utterance.silence_frames == _TAIL_FRAMES and utterance.speculation is None:
-                self._speculate(utterance)
-        if utterance.silence_frames * _FRAME_SECONDS * 1000 >= config.silence_ms:
-            self._end_utterance(arrived_at)
-        elif utterance.total_samples >= self._max_utterance_frames * FRAME_SAMPLES:
-            # The longest utterance. Mid-speech it is cut and the next utterance starts with
-            # the very next frame. In a pause it simply ends there: an utterance opened on
-            # silence would send nothing but silence to a final decode, where Whisper invents
-            # words, and its end event would be stamped at the cut instead of the speech's end.
-            self._end_utterance(arrived_at, forced=utterance.silence_frames == 0)
-        elif len(utterance.frames) >= _WINDOW_FRAMES:
-            self._cut_piece(utterance)
-        elif (
-            config.interim_results
-            and utterance.samples - utterance.samples_at_last_interim
-            >= config.interim_interval_ms * SAMPLE_RATE // 1000
-        ):
-            utterance.samples_at_last_interim = utterance.samples
-            if self._interim is not None:
-                metrics.SKIPPED_INTERIMS.inc()
-            self._interim = _DecodeJob(
-                utterance, utterance.audio(), arrived_at, offset_samples=utterance.committed_samples
-            )
-            self._wake.set()
-
-    @property
-    def _max_utterance_frames(self) -> int:
-        return max(1, self._config.max_utterance_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES)
-
-    def _cut_piece(self, utterance: _Utterance) -> None:
-        """The utterance's audio since its last cut fills a decode window: cut it at the
-        quietest moment of the window's second half (the latest of equals), most likely a
-        pause between words, and decode that piece now, at final priority."""
-        half = len(utterance.frames) // 2
-        # quiet[i]: the mean speech probability of the frames half+i .. half+i+_PAUSE_FRAMES-1.
-        quiet = np.convolve(
-            utterance.probabilities[half:], np.ones(_PAUSE_FRAMES) / _PAUSE_FRAMES, mode="valid"
-        )
-        quietest = len(quiet) - 1 - int(np.argmin(quiet[::-1]))
-        cut = half + quietest + _PAUSE_FRAMES // 2 + 1  # just after the quiet run's middle
-        self._abandon_speculation(utterance)
-        audio = np.concatenate(utterance.frames[:cut])
-        decode = asyncio.create_task(self._decode_final(audio))
-        self._queued_for_decode(audio.size)
-        decode.add_done_callback(lambda _, samples=audio.size: self._done_decoding(samples))
-        utterance.pieces.append(_Piece(utterance.committed_samples, decode))
-        utterance.committed_samples += audio.size
-        del utterance.frames[:cut]
-        del utterance.probabilities[:cut]
-        utterance.silence_frames = min(utterance.silence_frames, len(utterance.frames))
-        utterance.samples_at_last_interim = 0
-
-    def _speculate(self, utterance: _Utterance) -> None:
-        """Starts the final decode at the first short pause. The audio it decodes is exactly
-        what the final would decode if the pause ends the utterance (trailing silence beyond
-        the kept tail is dropped), so waiting out `silence_ms` costs no extra latency."""
-        if self._config.silence_ms <= _TAIL_FRAMES * _FRAME_SECONDS * 1000:
-            return
-        audio = utterance.audio()
-        utterance.speculation = asyncio.create_task(self._decode_final(audio))
+                self._wake.set()
+            case SpeculativeFinalDue():
+                # Its audio is exactly what the final decodes if the pause ends the utterance,
+                # so waiting out `silence_ms` costs no extra latency.
+                utterance.speculation = asyncio.create_task(self._decode_final(event.audio))
+            case SpeculationAbandoned():
+                self._abandon_speculation(utterance)
+            case PieceCut():
+                # Decoded now, at final priority, while the rest of the utterance is spoken.
+                decode = asyncio.create_task(self._decode_final(event.audio))
+                self._queued_for_decode(event.audio.size)
+                decode.add_done_callback(
+                    lambda _, samples=event.audio.size: self._done_decoding(samples)
+                )
+                utterance.pieces.append(_Piece(event.offset_samples, decode))
+                utterance.committed_samples = event.offset_samples + event.audio.size
+            case UtteranceEnded():
+                if utterance.speculation is not None:
+                    metrics.SPECULATIONS.labels(outcome="used").inc()
+                self._queued_for_decode(event.audio.size)
+                self._finals.append(
+                    _DecodeJob(
+                        utterance,
+                        event.audio,
+                        arrived_at,
+                        utterance.speculation,
+                        event.offset_samples,
+                    )
+                )
+                self._utterance = None
+                self._wake.set()
+                if event.speech_end_sample is not None:
+                    self._emit_event(
+                        asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED,
+                        event.speech_end_sample / SAMPLE_RATE,
+                    )
 
     def _abandon_speculation(self, utterance: _Utterance) -> None:
         if utterance.speculation is not None:
@@ -301,41 +260,6 @@ class StreamSession:
             return await self._scheduler.run(
                 lambda: self._engine.transcribe_utterance(audio, options, interim=False)
             )
-
-    def _open_utterance(self, start_sample: int) -> None:
-        self._utterance = _Utterance(self._next_index, max(0, start_sample))
-        self._utterance.frames.extend(self._preroll)
-        # Unknown, and never searched for a cut: they open the utterance's first window.
-        self._utterance.probabilities.extend([0.0] * len(self._preroll))
-        self._next_index += 1
-        self._preroll.clear()
-        self._onset = 0
-
-    def _end_utterance(self, arrived_at: float, forced: bool = False) -> None:
-        utterance = self._utterance
-        trailing = max(0, utterance.silence_frames - _TAIL_FRAMES)
-        speech_end = (
-            utterance.start_sample
-            + utterance.committed_samples
-            + (len(utterance.frames) - utterance.silence_frames) * FRAME_SAMPLES
-        )
-        speculation = None
-        if not forced and utterance.speculation is not None:
-            speculation = utterance.speculation
-            metrics.SPECULATIONS.labels(outcome="used").inc()
-        else:
-            self._abandon_speculation(utterance)
-        audio = utterance.audio(drop_last=trailing)
-        self._queued_for_decode(audio.size)
-        self._finals.append(
-            _DecodeJob(utterance, audio, arrived_at, speculation, utterance.committed_samples)
-        )
-        self._utterance = None
-        self._wake.set()
-        if forced:
-            self._open_utterance(utterance.start_sample + utterance.total_samples)
-        else:
-            self._emit_event(asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED, speech_end / SAMPLE_RATE)
 
     async def finish(self, summarise: Callable[[], Awaitable[str]] | None = None) -> None:
         """The client half-closed: finalise what is open, wait for every final, summarise.
@@ -359,13 +283,10 @@ class StreamSession:
 
     async def drain(self) -> None:
         """Finalises the open utterance and waits until every final result is out."""
-        if self._utterance is not None:
-            if self._pending.size:
-                self._utterance.frames.append(self._pending)
-                self._utterance.probabilities.append(0.0)
-                self._pending = np.zeros(0, dtype=np.float32)
-            self._utterance.silence_frames = 0
-            self._end_utterance(time.perf_counter())
+        arrived_at = time.perf_counter()
+        for event in self._endpointer.stop(self._pending):
+            self._on_event(event, arrived_at)
+        self._pending = np.zeros(0, dtype=np.float32)
         self._closing = True
         self._wake.set()
         await self._decoder

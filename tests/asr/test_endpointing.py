@@ -14,7 +14,7 @@ from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import streaming
 from paneas.services.asr.engine import DecodeOptions
 from paneas.services.asr.scheduler import DecodeScheduler
-from paneas.services.asr.streaming import StreamConfig, StreamSession
+from paneas.services.asr.streaming import LiveStream, StreamConfig
 from paneas.services.asr.vad import FRAME_SAMPLES
 
 FRAME_SECONDS = FRAME_SAMPLES / 16000  # 32 ms
@@ -86,7 +86,7 @@ async def stream(audio: bytes, stream_config: StreamConfig, monkeypatch, chunk_b
     scheduler = DecodeScheduler(slots=1, max_waiting=8, max_streams=1, retry_after=1.0)
     decoder = RecordingDecoder()
     try:
-        session = StreamSession(decoder, scheduler, stream_config)
+        session = LiveStream(decoder, scheduler, stream_config)
         for offset in range(0, len(audio), chunk_bytes):
             session.accept_audio(audio[offset : offset + chunk_bytes])
         await asyncio.wait_for(session.finish(), 10)
@@ -223,7 +223,7 @@ async def test_a_client_ahead_of_the_decoder_is_read_no_further(monkeypatch):
     gate = threading.Event()
     decoder = GatedDecoder(gate)
     scheduler = DecodeScheduler(slots=1, max_waiting=64, max_streams=1, retry_after=1.0)
-    session = StreamSession(decoder, scheduler, config())
+    session = LiveStream(decoder, scheduler, config())
     # 20 utterances of 1 s of speech and 0.6 s of pause: 32 s of audio, sent at once.
     utterance = pcm16(("speech", 31), ("silence", 19))
     accepted = [0]

@@ -22,7 +22,7 @@ from paneas.services.asr.engine import DecodeOptions
 from paneas.services.asr.scheduler import DecodeScheduler
 from paneas.services.asr.servicer import AsrServicer
 from paneas.services.asr.settings import AsrSettings
-from paneas.services.asr.streaming import StreamConfig, StreamSession
+from paneas.services.asr.streaming import LiveStream, StreamConfig
 from tests.asr.conftest import pcm16_of, streaming_config
 
 # Shorter than the kept tail of silence, so no final decode starts speculatively and every
@@ -80,7 +80,7 @@ def _stream_config() -> StreamConfig:
 
 async def test_a_failed_decode_is_an_error_result_and_the_stream_goes_on(scheduler):
     decoder = ScriptedDecoder(failing={1})
-    session = StreamSession(decoder, scheduler, _stream_config())
+    session = LiveStream(decoder, scheduler, _stream_config())
     audio = pcm16_of("beckett")  # six short phrases with pauses between them
     for offset in range(0, len(audio), 3200):
         session.accept_audio(audio[offset : offset + 3200])
@@ -108,8 +108,8 @@ async def test_a_decode_loop_that_dies_mid_stream_ends_the_responses(scheduler, 
     async def broken(self, job):
         raise RuntimeError("injected failure of the decode loop")
 
-    monkeypatch.setattr(StreamSession, "_finalize", broken)
-    session = StreamSession(ScriptedDecoder(failing=set()), scheduler, _stream_config())
+    monkeypatch.setattr(LiveStream, "_finalize", broken)
+    session = LiveStream(ScriptedDecoder(failing=set()), scheduler, _stream_config())
     audio = pcm16_of("beckett")
     for offset in range(0, len(audio), 3200):
         session.accept_audio(audio[offset : offset + 3200])
@@ -125,7 +125,7 @@ async def test_no_decode_covers_more_than_one_window(scheduler):
     2 minutes: one utterance, decoded in pieces cut as each fills a 30 s window."""
     decoder = ScriptedDecoder(failing=set())
     config = replace(_stream_config(), silence_ms=5000, max_utterance_ms=120_000)
-    session = StreamSession(decoder, scheduler, config)
+    session = LiveStream(decoder, scheduler, config)
     audio = b"".join(pcm16_of(name) for name in ["jfk", "beckett", "jfk", "beckett", "jfk"])
     for offset in range(0, len(audio), 3200):
         session.accept_audio(audio[offset : offset + 3200])
@@ -159,21 +159,21 @@ async def scripted_service(scheduler):
 # Both break once the client has half-closed: a call that ends while the client is still
 # writing reports the client's failed write ("Internal error from Core") in this process.
 def _break_decode_loop(monkeypatch):
-    finalize = StreamSession._finalize
+    finalize = LiveStream._finalize
 
     async def broken(self, job):
         if self._closing:
             raise RuntimeError("injected failure of the decode loop")
         await finalize(self, job)
 
-    monkeypatch.setattr(StreamSession, "_finalize", broken)
+    monkeypatch.setattr(LiveStream, "_finalize", broken)
 
 
 def _break_audio_pump(monkeypatch):
     async def broken(self, summarise=None):
         raise RuntimeError("injected failure of the audio pump")
 
-    monkeypatch.setattr(StreamSession, "finish", broken)
+    monkeypatch.setattr(LiveStream, "finish", broken)
 
 
 @pytest.mark.parametrize(
