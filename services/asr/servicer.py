@@ -24,6 +24,7 @@ from paneas.services.asr.insights import InsightClient, InsightWorker
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.asr.streaming import LiveStream, StreamConfig
+from paneas.services.runtime import wire
 from paneas.services.runtime.errors import abort
 
 log = structlog.get_logger()
@@ -173,7 +174,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 "LLM insights are off on this ASR instance: set ASR_LLM_TARGET to the LLM "
                 "service's address (host:port) to enable them, or stream without enable_insights"
             )
-        session_id = streaming.session_id or _metadata(context, "x-session-id") or uuid.uuid4().hex
+        session_id = streaming.session_id or _metadata(context, wire.SESSION_ID) or uuid.uuid4().hex
         return StreamConfig(
             options=self._engine.options_of(streaming.config),
             session_id=session_id,
