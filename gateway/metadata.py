@@ -1,6 +1,8 @@
 """HTTP headers -> gRPC metadata, as grpc-gateway forwards them (the deadline from
 `Grpc-Timeout` is `gateway/calls.py`'s)."""
 
+import uuid
+
 from starlette.requests import HTTPConnection
 
 from paneas.services.runtime import wire
@@ -27,3 +29,16 @@ def grpc_metadata(request: HTTPConnection) -> tuple[tuple[str, str], ...]:
     if "host" in request.headers:
         metadata.append(("x-forwarded-host", request.headers["host"]))
     return tuple(metadata)
+
+
+def stream_metadata(websocket: HTTPConnection, token: str) -> list[tuple[str, str]]:
+    """A live stream's metadata: the token it authenticated with (a query parameter, a
+    subprotocol or a ticket, never necessarily a header) and always a request id, which its
+    log lines and analytics row carry."""
+    metadata = [
+        (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
+    ]
+    metadata.append(("authorization", f"Bearer {token}"))
+    if not any(name == wire.REQUEST_ID for name, _ in metadata):
+        metadata.append((wire.REQUEST_ID, uuid.uuid4().hex))
+    return metadata

@@ -4,7 +4,6 @@ Pure ASGI (BaseHTTPMiddleware would buffer streaming responses); the event only 
 the recorder's queue, so the database is never on a request's path.
 """
 
-import hashlib
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,10 +13,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.analytics.recorder import UsageRecorder
+from paneas.gateway.auth import scope_token, token_digest
 from paneas.gateway.exchange import ExchangeMeter
 from paneas.gateway.telemetry import method_label
 from paneas.gateway.usage import Usage
-from paneas.services.runtime.auth import bearer_token, token_is_valid
+from paneas.services.runtime.auth import token_is_valid
 
 # Scrapes, probes, the API description and the web page's assets: not usage, and probes
 # every few seconds would outnumber real calls. Reading the analytics is not usage either.
@@ -87,14 +87,10 @@ class AnalyticsMiddleware:
 
     def _token_hash(self, scope: Scope) -> str | None:
         """Who called, as a sha256 prefix of their valid token (never the token itself)."""
-        token = bearer_token(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in scope["headers"]
-            if name == b"authorization"
-        )
+        token = scope_token(scope)
         if token is None or not token_is_valid(token, self.tokens):
             return None
-        return hashlib.sha256(token.encode()).hexdigest()[:16]
+        return token_digest(token)
 
 
 def _request_id(scope: Scope) -> str | None:

@@ -17,6 +17,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from prometheus_client import Counter, Gauge
 
+from paneas.gateway.auth import token_digest
 from paneas.gateway.rate_limit.routes import GLOBAL
 
 RATE_LIMITED = Counter(
@@ -39,6 +40,18 @@ _RETRY_STORAGE_AFTER_SECONDS = 1.0
 _STORAGE_DEADLINE_SECONDS = 0.5
 
 log = structlog.get_logger("paneas.gateway.rate_limit")
+
+
+def caller_identity(token: str) -> str:
+    """The limiter's name for the caller with this (valid) token, for HTTP requests and
+    WebSockets alike: a hash, never the token itself, which would land in Redis."""
+    return "token:" + token_digest(token)
+
+
+def address_identity(client: tuple[str, int] | None) -> str:
+    """The limiter's name for a caller without a valid token: an invalid token must not buy
+    a fresh budget per attempt."""
+    return "ip:" + (client[0] if client else "unknown")
 
 
 class StorageUnavailable(Exception):

@@ -3,7 +3,6 @@
 Pure ASGI (BaseHTTPMiddleware would buffer streaming responses).
 """
 
-import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -12,17 +11,17 @@ import grpc
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paneas.gateway.auth import scope_token
 from paneas.gateway.errors import error_response
-from paneas.gateway.rate_limit.limiter import RequestLimiter, StorageUnavailable, Verdict
+from paneas.gateway.rate_limit.limiter import (
+    RequestLimiter,
+    StorageUnavailable,
+    Verdict,
+    address_identity,
+    caller_identity,
+)
 from paneas.gateway.rate_limit.routes import is_exempt, limit_class
-from paneas.services.runtime.auth import bearer_token, token_is_valid
-
-
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return bearer_token([("authorization", value.decode("latin-1"))])
-    return None
+from paneas.services.runtime.auth import token_is_valid
 
 
 def _per_window(window_seconds: int) -> str:
@@ -47,11 +46,10 @@ class RateLimitMiddleware:
     def _identity(self, scope: Scope) -> str:
         """A hash of a valid token (never the token itself, which would land in Redis), else
         the client address: an invalid token must not buy a fresh budget per attempt."""
-        token = _bearer(scope)
+        token = scope_token(scope)
         if token is not None and token_is_valid(token, self.tokens):
-            return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
-        client = scope.get("client")
-        return "ip:" + (client[0] if client else "unknown")
+            return caller_identity(token)
+        return address_identity(scope.get("client"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or is_exempt(scope["path"]):

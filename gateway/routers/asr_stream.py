@@ -18,9 +18,7 @@ their last utterance (`paneas.gateway.shutdown`).
 """
 
 import contextlib
-import hashlib
 import time
-import uuid
 from datetime import UTC, datetime
 
 import grpc
@@ -36,9 +34,10 @@ from paneas.gateway.asr.stream import (
     Outcome,
     WebSocketBridge,
 )
-from paneas.gateway.auth import CHALLENGE
+from paneas.gateway.auth import CHALLENGE, token_digest
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response, status_response
-from paneas.gateway.metadata import grpc_metadata
+from paneas.gateway.metadata import stream_metadata
+from paneas.gateway.rate_limit.limiter import address_identity, caller_identity
 from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
 from paneas.services.runtime import wire
 from paneas.services.runtime.auth import bearer_token, token_is_valid
@@ -109,11 +108,6 @@ async def _refuse(websocket: WebSocket, message: str) -> None:
         await websocket.close(POLICY_VIOLATION, "unauthenticated")  # HTTP 403
 
 
-def _identity(token: str) -> str:
-    """The rate limiter's name for the caller, as for its HTTP requests."""
-    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
 async def _refuse_handshake(websocket: WebSocket, refusal: StreamRefused) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(
@@ -161,16 +155,6 @@ async def _refuse_stream(websocket: WebSocket, refusal: StreamRefused) -> None:
     await websocket.close(TRY_AGAIN_LATER, "RESOURCE_EXHAUSTED")
 
 
-def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
-    metadata = [
-        (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
-    ]
-    metadata.append(("authorization", f"Bearer {token}"))
-    if not any(name == wire.REQUEST_ID for name, _ in metadata):
-        metadata.append((wire.REQUEST_ID, uuid.uuid4().hex))
-    return metadata
-
-
 @router.websocket(ROUTE, name="asr_stream")
 async def asr_stream(websocket: WebSocket) -> None:
     started, occurred_at = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
@@ -187,7 +171,7 @@ async def asr_stream(websocket: WebSocket) -> None:
         client = websocket.scope.get("client")
         try:
             if limits is not None:
-                await limits.count_handshake("ip:" + (client[0] if client else "unknown"))
+                await limits.count_handshake(address_identity(client))
         except StreamRefused as over:
             await _refuse_handshake(websocket, over)
             STREAMS.labels("rate_limited").inc()
@@ -199,7 +183,7 @@ async def asr_stream(websocket: WebSocket) -> None:
         return
     if limits is not None:
         try:
-            await limits.count_handshake(_identity(token))
+            await limits.count_handshake(caller_identity(token))
         except StreamRefused as refusal:
             await _refuse_handshake(websocket, refusal)
             STREAMS.labels("rate_limited").inc()
@@ -210,7 +194,7 @@ async def asr_stream(websocket: WebSocket) -> None:
     lease: StreamLease | None = None
     if limits is not None:
         try:
-            lease = await limits.open_stream(_identity(token))
+            lease = await limits.open_stream(caller_identity(token))
         except StreamRefused as refusal:
             with contextlib.suppress(Exception):
                 await _refuse_stream(websocket, refusal)
@@ -225,7 +209,7 @@ async def asr_stream(websocket: WebSocket) -> None:
                 None,
             )
             return
-    metadata = _metadata(websocket, token)
+    metadata = stream_metadata(websocket, token)
     session = WebSocketBridge(
         websocket,
         state.backends.asr,
@@ -302,7 +286,7 @@ def _record(
             completion_tokens=0,
             pages=0,
             characters=sum(len(text) for text in outcome.final_texts),
-            token_hash=hashlib.sha256(token.encode()).hexdigest()[:16] if token else None,
+            token_hash=token_digest(token) if token else None,
             request_id=request_id,
         )
     )

@@ -17,7 +17,6 @@ and so is shutdown: handshakes refused with 503, open sessions finishing their l
 """
 
 import contextlib
-import hashlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -31,9 +30,9 @@ from fastapi.responses import JSONResponse
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.asr.stream import TRY_AGAIN_LATER, Outcome
 from paneas.gateway.asr.tickets import Redemption
-from paneas.gateway.auth import CHALLENGE, require_token
+from paneas.gateway.auth import CHALLENGE, require_token, token_digest
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response
-from paneas.gateway.metadata import grpc_metadata
+from paneas.gateway.metadata import stream_metadata
 from paneas.gateway.openai.errors import openai_error_body
 from paneas.gateway.openai.realtime.protocol import (
     ClientSecretRequest,
@@ -47,6 +46,7 @@ from paneas.gateway.openai.realtime.serving import (
     SessionConfig,
     apply_update,
 )
+from paneas.gateway.rate_limit.limiter import address_identity, caller_identity
 from paneas.gateway.rate_limit.streams import StreamLease, StreamRefused
 from paneas.gateway.routers.asr_stream import ACTIVE_STREAMS, STREAMS, refuse_while_draining
 from paneas.services.runtime import wire
@@ -124,21 +124,6 @@ async def _deny(websocket: WebSocket, status: int, message: str, headers: dict) 
         await websocket.close(1008, message[:120])
 
 
-def _identity(token: str) -> str:
-    """The rate limiter's name for the caller, as for its HTTP requests and native streams."""
-    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
-def _metadata(websocket: WebSocket, token: str) -> list[tuple[str, str]]:
-    metadata = [
-        (name, value) for name, value in grpc_metadata(websocket) if name != "authorization"
-    ]
-    metadata.append(("authorization", f"Bearer {token}"))
-    if not any(name == wire.REQUEST_ID for name, _ in metadata):
-        metadata.append((wire.REQUEST_ID, uuid.uuid4().hex))
-    return metadata
-
-
 @router.websocket(ROUTE, name="openai_realtime")
 async def realtime(websocket: WebSocket) -> None:
     started, occurred_at = time.perf_counter(), datetime.now(UTC).replace(tzinfo=None)
@@ -167,7 +152,7 @@ async def realtime(websocket: WebSocket) -> None:
         client = websocket.scope.get("client")
         try:
             if limits is not None:
-                await limits.count_handshake("ip:" + (client[0] if client else "unknown"))
+                await limits.count_handshake(address_identity(client))
         except StreamRefused as over:
             await _deny(websocket, 429, over.message, {"Retry-After": str(over.retry_after)})
             STREAMS.labels("rate_limited").inc()
@@ -177,7 +162,7 @@ async def realtime(websocket: WebSocket) -> None:
         return
     if limits is not None:
         try:
-            await limits.count_handshake(_identity(token))
+            await limits.count_handshake(caller_identity(token))
         except StreamRefused as refusal:
             await _deny(websocket, 429, refusal.message, {"Retry-After": str(refusal.retry_after)})
             STREAMS.labels("rate_limited").inc()
@@ -187,7 +172,7 @@ async def realtime(websocket: WebSocket) -> None:
     lease: StreamLease | None = None
     if limits is not None:
         try:
-            lease = await limits.open_stream(_identity(token))
+            lease = await limits.open_stream(caller_identity(token))
         except StreamRefused as refusal:
             with contextlib.suppress(Exception):
                 await websocket.send_json(
@@ -197,7 +182,7 @@ async def realtime(websocket: WebSocket) -> None:
             STREAMS.labels("too_many_streams").inc()
             return
     settings = state.settings
-    metadata = _metadata(websocket, token)
+    metadata = stream_metadata(websocket, token)
     session = RealtimeSession(
         websocket,
         state.backends.asr,
@@ -271,7 +256,7 @@ def _record(
             completion_tokens=0,
             pages=0,
             characters=sum(len(text) for text in outcome.final_texts),
-            token_hash=hashlib.sha256(token.encode()).hexdigest()[:16],
+            token_hash=token_digest(token),
             request_id=request_id,
         )
     )
