@@ -45,7 +45,15 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 from bench.asr import SAMPLE_RATE, asr_service, bare_model, to_float32, wav_bytes
 from bench.services import LOGS, gateway
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
-from paneas.services.asr.evaluation import FETCHED_AUDIO, LANGUAGES, SAMPLES, read_pcm16, wer
+from paneas.services.asr.evaluation import (
+    AMAZON_QUEEN,
+    FETCHED_AUDIO,
+    LANGUAGES,
+    SAMPLES,
+    amazon_queen_lines,
+    read_pcm16,
+    wer,
+)
 
 SEED = 20261124
 
@@ -55,6 +63,7 @@ class Clip:
     name: str
     transcript: str
     samples: np.ndarray = field(repr=False)  # int16, 16 kHz mono
+    speaker: str = ""
 
 
 def _pocketsphinx_clips() -> list[Clip]:
@@ -67,15 +76,22 @@ def _pocketsphinx_clips() -> list[Clip]:
         text = (FETCHED_AUDIO / f"pocketsphinx-{listing}").read_text()
         for words, ident in re.findall(r"<s>\s*(.*?)\s*</s>\s*\((.+?)\)", text):
             samples, _ = read_pcm16(FETCHED_AUDIO / f"pocketsphinx-{stem}{ident}.wav")
-            clips.append(Clip(f"{stem}{ident}", words, samples))
+            clips.append(Clip(f"{stem}{ident}", words, samples, f"pocketsphinx-{stem}"))
     return clips
 
 
 def real_english() -> list[Clip]:
+    if not AMAZON_QUEEN.joinpath("manifest.json").is_file():
+        subprocess.run(["bash", "scripts/assets/fetch-test-audio.sh", "--bench"], check=True)
     named = [
-        Clip(n, SAMPLES[n].transcript, read_pcm16(SAMPLES[n].path)[0]) for n in ("jfk", "beckett")
+        Clip(n, SAMPLES[n].transcript, read_pcm16(SAMPLES[n].path)[0], n)
+        for n in ("jfk", "beckett")
     ]
-    return named + _pocketsphinx_clips()
+    game = [
+        Clip(line.path.stem, line.transcript, read_pcm16(line.path)[0], line.speaker)
+        for line in amazon_queen_lines()
+    ]
+    return named + _pocketsphinx_clips() + game
 
 
 def synthesised_portuguese() -> list[Clip]:
@@ -108,17 +124,41 @@ def joined(clips: list[Clip], pauses: list[float]) -> tuple[np.ndarray, str]:
 
 
 def input_classes(language: str, clips: list[Clip], classes: list[str]) -> list[Recording]:
+    """Each clip is used once: the speech is shuffled and split by duration into thirds, one
+    per class, so N minutes of speech cost N minutes per decode pass and no class scores the
+    same sentence twice.
+      short       each clip of the first third alone
+      pauses      the second third as call-like recordings of about two minutes, 0.3-3 s of
+                  silence between clips
+      continuous  the last third back to back with no pause: one monologue (over 30 s)
+    """
     rng = np.random.default_rng(SEED)
+    shuffled = [clips[i] for i in rng.permutation(len(clips))]
+    total = sum(c.samples.size for c in clips)
+    thirds: list[list[Clip]] = [[], [], []]
+    done = 0
+    for clip in shuffled:
+        thirds[min(2, int(3 * done / total))].append(clip)
+        done += clip.samples.size
+    if total < 180 * SAMPLE_RATE:
+        # Too little speech to split (the synthesised Portuguese): every class uses all of it.
+        thirds = [shuffled] * 3
+    short, calls, monologue = thirds
     out = []
     if "short" in classes:
-        out += [Recording("short", language, c.transcript, c.samples) for c in clips]
+        out += [Recording("short", language, c.transcript, c.samples) for c in short]
     if "pauses" in classes:
-        for _ in range(2):
-            order = [clips[i] for i in rng.permutation(len(clips))] * 2
-            samples, text = joined(order, list(rng.uniform(0.3, 3.0, len(order))))
-            out.append(Recording("pauses", language, text, samples))
+        call: list[Clip] = []
+        for clip in calls:
+            call.append(clip)
+            if sum(c.samples.size for c in call) >= 120 * SAMPLE_RATE or clip is calls[-1]:
+                samples, text = joined(call, list(rng.uniform(0.3, 3.0, len(call))))
+                out.append(Recording("pauses", language, text, samples))
+                call = []
     if "continuous" in classes:
-        order = clips * max(1, int(np.ceil(35 * SAMPLE_RATE / sum(c.samples.size for c in clips))))
+        # Short material (the synthesised Portuguese) is repeated to pass 30 s.
+        seconds = sum(c.samples.size for c in monologue) / SAMPLE_RATE
+        order = monologue * max(1, int(np.ceil(35 / seconds)))
         samples, text = joined(order, [0.0] * len(order))
         out.append(Recording("continuous", language, text, samples))
     return out
@@ -282,11 +322,13 @@ def main() -> None:
     if args.quick:
         modes = [m for m in modes if m.vad]
     sources = {"en": real_english, "pt": synthesised_portuguese}
-    recordings = [
-        rec
-        for lang in args.languages.split(",")
-        for rec in input_classes(lang, sources[lang](), classes)
-    ]
+    recordings = []
+    for lang in args.languages.split(","):
+        clips = sources[lang]()
+        speech = sum(c.samples.size for c in clips) / SAMPLE_RATE
+        speakers = len({c.speaker or c.name for c in clips})
+        print(f"{lang}: {len(clips)} clips, {speech / 60:.1f} min of speech, {speakers} speakers")
+        recordings += input_classes(lang, clips, classes)
     total = sum(r.seconds for r in recordings)
     print(f"machine: {cpu_model()}; {len(recordings)} recordings, {total / 60:.1f} min of audio")
     token = secrets.token_urlsafe(16)

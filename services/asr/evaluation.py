@@ -69,6 +69,27 @@ def sample_path(name: str) -> Path:
     return path
 
 
+class SpokenLine(NamedTuple):
+    path: Path
+    transcript: str
+    speaker: str
+
+
+# 15 minutes of voiced lines by some 20 characters (many actors), with the script they read:
+# bench/asr_quality.py's English (scripts/assets/amazon_queen.py says what and why).
+AMAZON_QUEEN = FETCHED_AUDIO / "amazon-queen"
+
+
+def amazon_queen_lines() -> list[SpokenLine]:
+    manifest = AMAZON_QUEEN / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(
+            f"{manifest} is missing: run scripts/assets/fetch-test-audio.sh --bench to fetch it"
+        )
+    clips = json.loads(manifest.read_text(encoding="utf-8"))["clips"]
+    return [SpokenLine(AMAZON_QUEEN / c["file"], c["text"], c["speaker"]) for c in clips]
+
+
 def read_pcm16(path: str | Path) -> tuple[np.ndarray, int]:
     """A PCM16 WAV's samples as int16, shaped (frames,) for mono, (frames, channels) else."""
     with wave.open(str(path), "rb") as wav:
