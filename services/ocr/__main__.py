@@ -23,9 +23,7 @@ async def serve(settings: OcrSettings) -> None:
     registration = ServiceRegistration(
         SERVICE_NAME, ocr_pb2_grpc.add_OcrServiceServicer_to_server, OcrServicer(pipeline)
     )
-    await service.run(
-        [registration], load=lambda: asyncio.to_thread(pipeline.load), close=pipeline.close
-    )
+    await service.run([registration], load=pipeline.load, close=pipeline.close)
 
 
 def main() -> None:

@@ -1,7 +1,5 @@
 """Errors a caller can act on; each carries its gRPC code (services/runtime/errors.py)."""
 
-import grpc
-
 from paneas.services.runtime import errors
 
 
@@ -24,9 +22,3 @@ class OcrBusy(errors.Overloaded, OcrError):
 
 class NotReady(errors.NotReady, OcrError):
     """The engines are still loading."""
-
-
-class RecognitionCancelled(OcrError):
-    """The caller went away; the remaining pages were skipped."""
-
-    code = grpc.StatusCode.CANCELLED

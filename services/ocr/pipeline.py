@@ -1,8 +1,8 @@
 """The OCR pipeline: request -> document -> pages recognised in parallel -> response."""
 
-import threading
+import asyncio
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from functools import partial
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -12,10 +12,11 @@ from paneas.services.ocr.engines.base import OcrEngine
 from paneas.services.ocr.engines.languages import resolve_languages
 from paneas.services.ocr.engines.rapidocr import RapidOcrEngine
 from paneas.services.ocr.engines.tesseract import TesseractEngine
-from paneas.services.ocr.errors import InvalidDocument, OcrBusy, RecognitionCancelled
+from paneas.services.ocr.errors import InvalidDocument, OcrBusy
 from paneas.services.ocr.metrics import PAGE_SECONDS, PAGES, SKIPPED_PAGES
 from paneas.services.ocr.page_selection import select_pages
 from paneas.services.ocr.settings import EngineName, OcrSettings
+from paneas.services.runtime.admission import Admission
 
 ENGINE_BY_NAME: dict[EngineName, ocr_pb2.Engine.ValueType] = {
     "tesseract": ocr_pb2.ENGINE_TESSERACT,
@@ -25,17 +26,27 @@ MIN_DPI, MAX_DPI = 72, 600
 
 
 class OcrPipeline:
-    """Thread-safe; all requests share one pool of `settings.workers` page workers."""
+    """Used from the event loop; all requests share `settings.workers` page workers."""
 
     def __init__(self, settings: OcrSettings) -> None:
         self._settings = settings
         self._engines: dict[ocr_pb2.Engine.ValueType, OcrEngine] = {}
-        self._executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="ocr-page")
+        limit = settings.max_queued_pages
+        # A request is admitted with all its pages or refused. OCR_MAX_QUEUED_PAGES counts the
+        # pages being recognised too: the wait line is what the workers leave of it.
+        self._pages = Admission(
+            settings.workers,
+            limit - settings.workers,
+            settings.retry_after_seconds,
+            work="the OCR service",
+            threads="ocr-page",
+            overloaded=OcrBusy,
+            load=lambda pages, adding: (
+                f"{pages.admitted} pages are queued and this request adds {adding}, over "
+                f"OCR_MAX_QUEUED_PAGES={limit}"
+            ),
+        )
         self._ready = False
-        # Pages admitted and not finished (the pool's queue plus its workers), bounded by
-        # `max_queued_pages`.
-        self._queued_pages = 0
-        self._queue_lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
@@ -44,29 +55,26 @@ class OcrPipeline:
     @property
     def queued_pages(self) -> int:
         """Pages admitted and not finished yet, over every request."""
-        return self._queued_pages
+        return self._pages.admitted
 
-    def load(self) -> None:
-        """Load every configured engine and warm it up; blocks for seconds."""
+    async def load(self) -> None:
+        """Load every configured engine and warm it up; takes seconds."""
         if self._settings.engine not in self._settings.engines:
             raise ValueError(
                 f"OCR_ENGINE={self._settings.engine} is not among "
                 f"OCR_ENGINES={','.join(self._settings.engines)}"
             )
         for name in dict.fromkeys(self._settings.engines):
-            engine = self._create_engine(name)
-            self._warm_up(engine)
+            engine = await self._pages.run(partial(self._create_engine, name))
+            await self._warm_up(engine)
             self._engines[engine.engine] = engine
         self._ready = True
 
-    def recognize(
-        self, request: ocr_pb2.RecognizeRequest, cancelled: threading.Event | None = None
-    ) -> ocr_pb2.RecognizeResponse:
+    async def recognize(self, request: ocr_pb2.RecognizeRequest) -> ocr_pb2.RecognizeResponse:
         """Recognise the selected pages; raises OcrError subclasses for bad or huge input.
 
-        Setting `cancelled` (the caller went away) skips every page not yet started.
+        Cancelling it (the caller went away) skips every page not yet started.
         """
-        cancelled = cancelled or threading.Event()
         engine = self._engine_for(request.engine)
         languages = resolve_languages(
             list(request.languages) or self._settings.languages, engine.languages, engine.name
@@ -78,25 +86,23 @@ class OcrPipeline:
             max_pages=self._settings.max_pages,
             max_image_pixels=self._settings.max_image_pixels,
         )
-        document = open_document(request.content, request.mime_type, options)
-        futures: list[Future[ocr_pb2.Page]] = []
-        admitted = 0
+        # Decoding and its limits run before the request is admitted: it is not a page's work.
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(open_document, request.content, request.mime_type, options)
+        )
+        try:
+            document = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # A PDF must be closed under pdfium's lock, never by the garbage collector: the
+            # one still opening is closed once open.
+            opening.add_done_callback(_close_opened)
+            raise
         try:
             page_numbers = select_pages(request.pages, document.page_count)
-            admitted = self._admit(len(page_numbers))
-            futures = [
-                self._executor.submit(_process_page, document, number, engine, languages, cancelled)
-                for number in page_numbers
-            ]
-            pages = _results(futures)
+            with self._pages.admit(len(page_numbers)):
+                pages = await self._recognize_pages(document, page_numbers, engine, languages)
         finally:
-            # The document must outlive every page still being read from it.
-            skipped = sum(future.cancel() for future in futures)
-            wait(futures)
-            SKIPPED_PAGES.inc(skipped)
             document.close()
-            with self._queue_lock:
-                self._queued_pages -= admitted
         return ocr_pb2.RecognizeResponse(
             pages=pages,
             text="\f".join(page.text for page in pages),
@@ -104,19 +110,39 @@ class OcrPipeline:
             document_page_count=document.page_count,
         )
 
-    def _admit(self, pages: int) -> int:
-        """Counts `pages` in, or refuses them when the queue would go over its bound."""
-        limit = self._settings.max_queued_pages
-        with self._queue_lock:
-            if self._queued_pages and self._queued_pages + pages > limit:
-                raise OcrBusy(
-                    f"the OCR service is busy: {self._queued_pages} pages are queued and this "
-                    f"request adds {pages}, over OCR_MAX_QUEUED_PAGES={limit}; retry in "
-                    f"{self._settings.retry_after_seconds:g} s",
-                    self._settings.retry_after_seconds,
-                )
-            self._queued_pages += pages
-        return pages
+    async def _recognize_pages(
+        self, document: Document, page_numbers: list[int], engine: OcrEngine, languages: list[str]
+    ) -> list[ocr_pb2.Page]:
+        """The pages in order, or the first page's error as soon as any page fails."""
+        tasks = [
+            asyncio.create_task(self._recognize_page(document, number, engine, languages))
+            for number in page_numbers
+        ]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+            # The document must outlive every page still being read from it (a cancelled
+            # page's `run` returns once its thread has let go).
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _recognize_page(
+        self, document: Document, page_number: int, engine: OcrEngine, languages: list[str]
+    ) -> ocr_pb2.Page:
+        started = False
+
+        def process() -> ocr_pb2.Page:
+            nonlocal started
+            started = True
+            return _process_page(document, page_number, engine, languages)
+
+        try:
+            async with self._pages.slot():
+                return await self._pages.run(process)
+        finally:
+            if not started:
+                SKIPPED_PAGES.inc()
 
     def list_engines(self) -> ocr_pb2.ListEnginesResponse:
         response = ocr_pb2.ListEnginesResponse(default_engine=ENGINE_BY_NAME[self._settings.engine])
@@ -131,7 +157,8 @@ class OcrPipeline:
 
     def close(self) -> None:
         self._ready = False
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        # The engines go next: no page may still be using them.
+        self._pages.close(wait=True)
         for engine in self._engines.values():
             engine.close()
         self._engines.clear()
@@ -141,17 +168,17 @@ class OcrPipeline:
             return TesseractEngine(self._settings.tessdata_path, self._settings.workers)
         return RapidOcrEngine(self._settings.workers)
 
-    def _warm_up(self, engine: OcrEngine) -> None:
+    async def _warm_up(self, engine: OcrEngine) -> None:
         # One run per worker, in parallel, so engines that keep one model instance per
         # worker (Tesseract) have them all loaded before the first request.
         languages = resolve_languages(self._settings.languages, engine.languages, engine.name)
         image = _warm_up_image()
-        runs = [
-            self._executor.submit(engine.recognize, image.copy(), languages)
-            for _ in range(self._settings.workers)
-        ]
-        for run in runs:
-            run.result()
+        await asyncio.gather(
+            *(
+                self._pages.run(partial(engine.recognize, image.copy(), languages))
+                for _ in range(self._settings.workers)
+            )
+        )
 
     def _engine_for(self, requested: ocr_pb2.Engine.ValueType) -> OcrEngine:
         if not self._engines:
@@ -177,15 +204,8 @@ class OcrPipeline:
 
 
 def _process_page(
-    document: Document,
-    page_number: int,
-    engine: OcrEngine,
-    languages: list[str],
-    cancelled: threading.Event,
+    document: Document, page_number: int, engine: OcrEngine, languages: list[str]
 ) -> ocr_pb2.Page:
-    if cancelled.is_set():
-        SKIPPED_PAGES.inc()
-        raise RecognitionCancelled(f"cancelled before page {page_number}")
     started = time.perf_counter()
     content = document.load_page(page_number)
     page = content if isinstance(content, ocr_pb2.Page) else engine.recognize(content, languages)
@@ -197,19 +217,15 @@ def _process_page(
     return page
 
 
+def _close_opened(opening: "asyncio.Future[Document]") -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
 _SOURCE_LABELS = {
     ocr_pb2.TEXT_SOURCE_OCR: "ocr",
     ocr_pb2.TEXT_SOURCE_PDF_TEXT_LAYER: "pdf_text_layer",
 }
-
-
-def _results(futures: list[Future[ocr_pb2.Page]]) -> list[ocr_pb2.Page]:
-    """Page results in order, or the first page's error as soon as any page fails."""
-    wait(futures, return_when=FIRST_EXCEPTION)
-    for future in futures:
-        if future.done() and future.exception() is not None:
-            raise future.exception()
-    return [future.result() for future in futures]
 
 
 def _checked_policy(policy: int) -> ocr_pb2.TextLayerPolicy.ValueType:

@@ -1,8 +1,5 @@
 """gRPC face of the OCR pipeline: paneas.ocr.v1.OcrService."""
 
-import asyncio
-import threading
-
 import grpc
 
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
@@ -20,15 +17,10 @@ class OcrServicer(ocr_pb2_grpc.OcrServiceServicer):
     ) -> ocr_pb2.RecognizeResponse:
         if not self._pipeline.ready:
             await abort(context, NotReady("OCR engines are still loading; retry in a moment"))
-        cancelled = threading.Event()
         try:
-            # Blocking work (decode, rasterise, recognise) runs off the event loop; the
-            # pipeline spreads pages over its own worker pool.
-            return await asyncio.to_thread(self._pipeline.recognize, request, cancelled)
-        except asyncio.CancelledError:
-            # The client went away: free the workers from the pages not started yet.
-            cancelled.set()
-            raise
+            # The pipeline runs the blocking work (decode, rasterise, recognise) off the event
+            # loop; a client that goes away cancels the pages not started yet.
+            return await self._pipeline.recognize(request)
         except OcrError as error:
             await abort(context, error)
 

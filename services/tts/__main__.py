@@ -5,10 +5,12 @@ import time
 
 import structlog
 
+from paneas.services.runtime.admission import Admission
 from paneas.services.runtime.server import GrpcService, ServiceRegistration
 from paneas.services.runtime.settings import RuntimeSettings
+from paneas.services.tts import metrics
 from paneas.services.tts.engines.base import TtsEngine
-from paneas.services.tts.pool import WorkerPool
+from paneas.services.tts.errors import Overloaded
 from paneas.services.tts.servicer import TtsServicer
 from paneas.services.tts.settings import TtsSettings
 from paneas.services.tts.voices import VoiceCatalogue
@@ -45,18 +47,31 @@ class Service:
     def __init__(self, settings: TtsSettings, runtime: RuntimeSettings) -> None:
         self.settings = settings
         self.engines = build_engines(settings)
-        self.pool = WorkerPool(settings.workers, settings.max_queue, settings.retry_after_seconds)
+        # Requests are admitted whole, up to `workers + max_queue` at once; their sentences
+        # take the workers one at a time, so a stream whose client leaves stops after the
+        # sentence in progress.
+        self.workers = Admission(
+            settings.workers,
+            settings.max_queue,
+            settings.retry_after_seconds,
+            work="the speech synthesiser",
+            threads="tts",
+            overloaded=Overloaded,
+            load=lambda workers, _: f"{workers.admitted} requests in progress",
+            queue_depth=metrics.QUEUE_DEPTH,
+            rejections=metrics.REJECTIONS,
+        )
         self.servicer = TtsServicer(
-            self.engines, self.pool, settings, runtime.grpc_max_message_bytes
+            self.engines, self.workers, settings, runtime.grpc_max_message_bytes
         )
 
     async def load(self) -> None:
         for name, engine in self.engines.items():
             started = time.perf_counter()
-            await self.pool.call(engine.load)
+            await self.workers.run(engine.load)
             if self.settings.warmup:
                 voice = engine.voices()[0]
-                await self.pool.call(
+                await self.workers.run(
                     lambda e=engine, v=voice: e.synthesize("Hello.", v, v.languages[0], 1.0)
                 )
             log.info(
@@ -81,7 +96,7 @@ async def serve(settings: TtsSettings) -> None:
         SERVICE_NAME, tts_pb2_grpc.add_TtsServiceServicer_to_server, service.servicer
     )
     await GrpcService("tts", settings, runtime).run(
-        [registration], load=service.load, close=service.pool.close
+        [registration], load=service.load, close=service.workers.close
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from paneas.services.runtime.admission import Admission
 from paneas.services.runtime.errors import abort
 from paneas.services.tts import metrics
 from paneas.services.tts.encoding import FORMAT_NAMES, SAMPLE_RATES, Encoder, output_rate
@@ -18,7 +19,6 @@ from paneas.services.tts.errors import (
     SynthesisFailed,
     TtsError,
 )
-from paneas.services.tts.pool import WorkerPool
 from paneas.services.tts.settings import TtsSettings
 from paneas.services.tts.text import clean, family, normalize, split_sentences
 from paneas.services.tts.voices import VoiceCatalogue
@@ -58,7 +58,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     def __init__(
         self,
         engines: dict[str, TtsEngine],
-        pool: WorkerPool,
+        workers: Admission,
         settings: TtsSettings,
         max_message_bytes: int = 50 * 1024 * 1024,
     ) -> None:
@@ -66,7 +66,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
         self._max_message_bytes = max_message_bytes
         # Set once the engines have loaded (health is NOT_SERVING until then).
         self.catalogue: VoiceCatalogue | None = None
-        self._pool = pool
+        self._workers = workers
         self._settings = settings
 
     async def ListVoices(
@@ -97,7 +97,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             audio: list[bytes] = []
             duration = 0.0
             size = 0
-            with self._pool.admitted():
+            with self._workers.admit():
                 async for chunk in self._synthesize(job, streaming=False):
                     audio.append(chunk.audio)
                     duration += chunk.duration
@@ -135,7 +135,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             job = self._job(request)
             offset = 0.0
             first_audio = 0.0
-            with self._pool.admitted():
+            with self._workers.admit():
                 # A client that cancels cancels this generator at its next await: the sentence
                 # in progress finishes in its worker, the rest are never started.
                 async for index, chunk in _enumerate(self._synthesize(job, streaming=True)):
@@ -244,7 +244,8 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             return Chunk(data, text, audio.size / job.voice.sample_rate)
 
         for index in range(len(job.sentences)):
-            chunk = await self._pool.run(lambda index=index: sentence(index))
+            async with self._workers.slot():
+                chunk = await self._workers.run(lambda index=index: sentence(index))
             metrics.SENTENCES.labels(**labels).inc()
             yield chunk
 

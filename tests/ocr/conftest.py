@@ -1,5 +1,7 @@
 """One loaded OCR pipeline for the whole OCR suite: engines load once."""
 
+import asyncio
+
 import pytest
 
 from paneas.services.ocr.pipeline import OcrPipeline
@@ -22,6 +24,6 @@ def ocr_settings() -> OcrSettings:
 @pytest.fixture(scope="session")
 def pipeline(ocr_settings: OcrSettings):
     pipeline = OcrPipeline(ocr_settings)
-    pipeline.load()
+    asyncio.run(pipeline.load())
     yield pipeline
     pipeline.close()

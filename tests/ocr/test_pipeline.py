@@ -1,6 +1,6 @@
 """The OCR pipeline end to end on real engines: accuracy, PDFs, formats and hostile inputs."""
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
 
 import pytest
 
@@ -29,7 +29,7 @@ PDF_DPI = 150
 
 
 def recognize(pipeline, content: bytes, **fields) -> ocr_pb2.RecognizeResponse:
-    return pipeline.recognize(ocr_pb2.RecognizeRequest(content=content, **fields))
+    return asyncio.run(pipeline.recognize(ocr_pb2.RecognizeRequest(content=content, **fields)))
 
 
 @pytest.mark.parametrize("text", [PORTUGUESE, ENGLISH], ids=["pt", "en"])
@@ -178,12 +178,13 @@ def test_encrypted_pdf(pipeline):
     assert response.text == "Documento sigiloso."
 
 
-def test_concurrent_requests_get_their_own_results(pipeline):
+async def test_concurrent_requests_get_their_own_results(pipeline):
     texts = [f"Pedido de {fruit} em paralelo." for fruit in ("laranjas", "maçãs", "uvas", "peras")]
     contents = [encode(render_text([text]), "PNG") for text in texts]
 
-    with ThreadPoolExecutor(4) as callers:
-        responses = list(callers.map(lambda content: recognize(pipeline, content), contents))
+    responses = await asyncio.gather(
+        *(pipeline.recognize(ocr_pb2.RecognizeRequest(content=content)) for content in contents)
+    )
 
     for text, response in zip(texts, responses, strict=True):
         assert accuracy(text, response.text) >= TESSERACT_MIN_ACCURACY

@@ -27,7 +27,7 @@ class RefusingPipeline:
         self.error = error
         self.ready = ready
 
-    def recognize(self, request, cancelled):
+    async def recognize(self, request):
         raise self.error
 
 

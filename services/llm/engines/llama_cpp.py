@@ -1,8 +1,8 @@
 """llama.cpp (llama-cpp-python): the embedded CPU engine, one generation at a time.
 
 llama-cpp-python is synchronous and one `Llama` is not thread-safe, so generations run one
-after another in a worker thread; tokens cross to the event loop through a queue, and the
-worker stops at the next token once the caller is gone.
+after another in the engine's one slot (a bounded wait line in front); tokens cross to the
+event loop through a queue, and the worker stops at the next token once the caller is gone.
 """
 
 import asyncio
@@ -22,6 +22,7 @@ from paneas.services.llm.engines.base import (
     TokenUsage,
     ToolCallDelta,
 )
+from paneas.services.runtime.admission import Admission
 
 _END = object()
 # llama-cpp-python's own defaults differ from OpenAI's; an unset field means OpenAI's default.
@@ -37,13 +38,17 @@ class LlamaCppEngine:
         self.spec = spec
         self.model = spec.model
         self.context_window = spec.context_window
-        self._retry_after = retry_after
         self._llama: Any = None
         self._formatter: Any = None
         self._chatml = False
-        self._lock = asyncio.Lock()
-        self.waiting = 0
-        self.running = 0
+        self._generations = Admission(
+            1,
+            spec.max_waiting,
+            retry_after,
+            work="the CPU model",
+            threads="llama-cpp",
+            overloaded=EngineBusy,
+        )
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -77,9 +82,12 @@ class LlamaCppEngine:
 
     async def close(self) -> None:
         if self._llama is not None:
-            async with self._lock:
-                self._llama.close()
-                self._llama = None
+            # Waits for the generations already in line; closing itself is never refused.
+            with self._generations.admit(always=True):
+                async with self._generations.slot():
+                    self._llama.close()
+                    self._llama = None
+        self._generations.close()
 
     async def count_tokens(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
@@ -87,7 +95,7 @@ class LlamaCppEngine:
         return await asyncio.to_thread(self._count_tokens, messages, tools)
 
     def _count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
-        # Runs beside a generation, outside the lock: tokenizing reads the model's vocabulary
+        # Runs beside a generation, outside its slot: tokenizing reads the model's vocabulary
         # only (llama_tokenize takes the const vocab, no context or sampler state), so it
         # does not race the decode that owns the context.
         import json
@@ -100,29 +108,16 @@ class LlamaCppEngine:
         return count
 
     async def stream(self, params: ChatParams) -> AsyncIterator[ChatDelta]:
-        if self._lock.locked() and self.waiting >= self.spec.max_waiting:
-            raise EngineBusy(
-                f"the CPU model has {self.waiting} requests waiting; retry shortly",
-                self._retry_after,
-            )
-        if self._llama is None:
-            raise EngineUnavailable("the llama.cpp model is not loaded")
-        if params.tools and params.tool_choice != "none" and not self._chatml:
-            raise EngineRejected(
-                "this model's chat template does not support tool calls; use a ChatML model"
-            )
-        self.waiting += 1
-        try:
-            await self._lock.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
-            async for delta in self._generate(params):
-                yield delta
-        finally:
-            self.running -= 1
-            self._lock.release()
+        with self._generations.admit():
+            if self._llama is None:
+                raise EngineUnavailable("the llama.cpp model is not loaded")
+            if params.tools and params.tool_choice != "none" and not self._chatml:
+                raise EngineRejected(
+                    "this model's chat template does not support tool calls; use a ChatML model"
+                )
+            async with self._generations.slot():
+                async for delta in self._generate(params):
+                    yield delta
 
     async def _generate(self, params: ChatParams) -> AsyncIterator[ChatDelta]:
         loop = asyncio.get_running_loop()
@@ -157,7 +152,7 @@ class LlamaCppEngine:
                 loop.call_soon_threadsafe(queue.put_nowait, error)
             loop.call_soon_threadsafe(queue.put_nowait, _END)
 
-        worker = loop.run_in_executor(None, work)
+        worker = asyncio.ensure_future(self._generations.run(work))
         finish_reason = None
         try:
             while (chunk := await queue.get()) is not _END:
@@ -175,7 +170,7 @@ class LlamaCppEngine:
             )
         finally:
             cancelled.set()
-            # The lock stays held until the worker has really stopped using the model.
+            # The slot stays held until the worker has really stopped using the model.
             await asyncio.shield(worker)
 
     def _chunks(self, params: ChatParams, count_token: Any) -> Iterator[dict[str, Any]]:
