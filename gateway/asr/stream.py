@@ -31,9 +31,11 @@ error event goes out instead, then the same close. What the client sends meanwhi
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 import grpc
@@ -47,7 +49,9 @@ from starlette.websockets import (
 )
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.asr.buffer import END, AudioBuffer
+from paneas.gateway.auth import token_digest
 from paneas.gateway.errors import grpc_error_message, retry_after_seconds
 from paneas.services.runtime import wire
 from paneas.services.runtime.instance import INSTANCE_KEY
@@ -673,3 +677,42 @@ def _instance_lost(error: grpc.aio.AioRpcError, instance: str) -> bool:
     if code is grpc.StatusCode.UNAVAILABLE:
         return bool(instance) or "connection termination" in details
     return False
+
+
+def record_stream_usage(
+    websocket: WebSocket,
+    *,
+    route: str,
+    rpc: str | None,
+    status: int,
+    outcome: Outcome,
+    token: str | None,
+    started: float,
+    occurred_at: datetime,
+    request_id: str | None,
+) -> None:
+    """One analytics row per live stream (native or Realtime), as the middleware writes one
+    per HTTP request; `status` is the HTTP status that says the same as the outcome."""
+    analytics = getattr(websocket.app.state, "analytics", None)
+    if analytics is None:
+        return
+    analytics.recorder.record(
+        UsageEvent(
+            occurred_at=occurred_at,
+            route=route,
+            method="WEBSOCKET",
+            rpc=rpc,
+            model=None,
+            status=status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            request_bytes=outcome.audio_bytes,
+            response_bytes=outcome.bytes_sent,
+            audio_seconds=outcome.audio_seconds,
+            prompt_tokens=0,
+            completion_tokens=0,
+            pages=0,
+            characters=sum(len(text) for text in outcome.final_texts),
+            token_hash=token_digest(token) if token else None,
+            request_id=request_id,
+        )
+    )

@@ -26,15 +26,15 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from prometheus_client import Counter, Gauge
 
-from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.asr.stream import (
     GOING_AWAY,
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     Outcome,
     WebSocketBridge,
+    record_stream_usage,
 )
-from paneas.gateway.auth import CHALLENGE, token_digest
+from paneas.gateway.auth import CHALLENGE
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response, status_response
 from paneas.gateway.metadata import stream_metadata
 from paneas.gateway.rate_limit.limiter import address_identity, caller_identity
@@ -266,27 +266,14 @@ def _record(
     outcome: Outcome,
     request_id: str | None,
 ) -> None:
-    """One analytics row per stream, like the middleware writes for each HTTP request."""
-    analytics = getattr(websocket.app.state, "analytics", None)
-    if analytics is None:
-        return
-    analytics.recorder.record(
-        UsageEvent(
-            occurred_at=occurred_at,
-            route=ROUTE,
-            method="WEBSOCKET",
-            rpc=RPC if token else None,
-            model=None,
-            status=status,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            request_bytes=outcome.audio_bytes,
-            response_bytes=outcome.bytes_sent,
-            audio_seconds=outcome.audio_seconds,
-            prompt_tokens=0,
-            completion_tokens=0,
-            pages=0,
-            characters=sum(len(text) for text in outcome.final_texts),
-            token_hash=token_digest(token) if token else None,
-            request_id=request_id,
-        )
+    record_stream_usage(
+        websocket,
+        route=ROUTE,
+        rpc=RPC if token else None,
+        status=status,
+        outcome=outcome,
+        token=token,
+        started=started,
+        occurred_at=occurred_at,
+        request_id=request_id,
     )

@@ -74,7 +74,7 @@ async def until_metric(url: str, name: str, value: float, within: float = 10) ->
         await asyncio.sleep(0.1)
 
 
-async def test_live_stream_paced_in_real_time(url, bearer, jfk_pcm):
+async def test_live_stream_paced_in_real_time(gateway, url, bearer, jfk_pcm):
     pcm, rate = jfk_pcm
     timed: list[tuple[float, dict]] = []
     async with connect(url, additional_headers=bearer) as ws:
@@ -118,6 +118,21 @@ async def test_live_stream_paced_in_real_time(url, bearer, jfk_pcm):
     assert wer(JFK, summary["transcript"]) <= 0.25
     assert summary["audio_seconds"] == pytest.approx(11.0, abs=0.1)
     assert summary["utterances"] == len(finals)
+
+    # One analytics row per stream, as one per HTTP request: the audio and the text it carried.
+    deadline = time.monotonic() + 10
+    while True:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(
+                f"{gateway.url}/api/v1/analytics", headers=bearer, params={"group_by": "route"}
+            )
+        groups = {group["route"]: group for group in response.json()["groups"]}
+        stream = groups.get("/api/v1/asr/stream")
+        if stream and stream["totals"]["audio_seconds"] >= 11.0 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert stream is not None, groups
+    assert stream["totals"]["audio_seconds"] >= 11.0 and stream["totals"]["characters"] > 0
     assert summary["words"] == len(summary["transcript"].split())
 
 

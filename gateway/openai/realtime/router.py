@@ -27,10 +27,9 @@ import structlog
 from fastapi import APIRouter, Body, Depends, Request, WebSocket
 from fastapi.responses import JSONResponse
 
-from paneas.gateway.analytics.models import UsageEvent
-from paneas.gateway.asr.stream import TRY_AGAIN_LATER, Outcome
+from paneas.gateway.asr.stream import TRY_AGAIN_LATER, Outcome, record_stream_usage
 from paneas.gateway.asr.tickets import Redemption
-from paneas.gateway.auth import CHALLENGE, require_token, token_digest
+from paneas.gateway.auth import CHALLENGE, require_token
 from paneas.gateway.errors import HTTP_STATUS_BY_CODE, error_response
 from paneas.gateway.metadata import stream_metadata
 from paneas.gateway.openai.errors import openai_error_body
@@ -236,29 +235,16 @@ def _record(
     occurred_at: datetime,
     request_id: str,
 ) -> None:
-    """One analytics row per session, as the native stream writes per stream."""
-    analytics = getattr(websocket.app.state, "analytics", None)
-    if analytics is None:
-        return
-    analytics.recorder.record(
-        UsageEvent(
-            occurred_at=occurred_at,
-            route=ROUTE,
-            method="WEBSOCKET",
-            rpc=RPC,
-            model=None,
-            status=_http_status(outcome),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            request_bytes=outcome.audio_bytes,
-            response_bytes=outcome.bytes_sent,
-            audio_seconds=outcome.audio_seconds,
-            prompt_tokens=0,
-            completion_tokens=0,
-            pages=0,
-            characters=sum(len(text) for text in outcome.final_texts),
-            token_hash=token_digest(token),
-            request_id=request_id,
-        )
+    record_stream_usage(
+        websocket,
+        route=ROUTE,
+        rpc=RPC,
+        status=_http_status(outcome),
+        outcome=outcome,
+        token=token,
+        started=started,
+        occurred_at=occurred_at,
+        request_id=request_id,
     )
 
 
