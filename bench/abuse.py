@@ -76,7 +76,7 @@ from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr.evaluation import flac_of_silence, sample_path
 from paneas.services.envoy.process import command as envoy_command
-from paneas.services.processes import free_port, http_ok, wait_until
+from paneas.services.processes import LoggedProcess, free_port, http_ok, wait_until
 
 MB = 1024 * 1024
 # The WebSocket's control events (docs/api.md).
@@ -653,26 +653,21 @@ def envoy_stack(token: str, shim: Path | None) -> Iterator[tuple[str, dict[str, 
                 check=True,
             ).stdout
         )
-        log = (LOGS / f"abuse-envoy-{listen}.log").open("wb")
-        envoy = subprocess.Popen(
+        # Its own session: Envoy started from a shell that exits can get SIGTERM.
+        envoy = LoggedProcess(
+            "envoy",
             envoy_command(config),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "API_TOKENS": token},
+            {**os.environ, "API_TOKENS": token},
+            LOGS / f"abuse-envoy-{listen}.log",
+            new_session=True,
         )
         try:
             ready = f"http://127.0.0.1:{admin}/ready"
-            wait_until(lambda: http_ok(ready), "envoy", envoy, timeout=60)
-            yield f"127.0.0.1:{listen}", {"envoy": envoy.pid, "asr": asr_process.process.pid}
+            wait_until(lambda: http_ok(ready), "envoy", envoy.process, timeout=60)
+            pids = {"envoy": envoy.process.pid, "asr": asr_process.process.pid}
+            yield f"127.0.0.1:{listen}", pids
         finally:
-            envoy.terminate()
-            try:
-                envoy.wait(15)
-            except subprocess.TimeoutExpired:
-                envoy.kill()
-                envoy.wait()
-            log.close()
+            envoy.stop(timeout=15)
 
 
 def envoy_attack(address: str, seconds: float) -> str:
