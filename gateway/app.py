@@ -13,8 +13,11 @@ from paneas.gateway.analytics import install_analytics
 from paneas.gateway.asr.tickets import TicketBook
 from paneas.gateway.auth import AuthenticationMiddleware
 from paneas.gateway.backends import Backends
-from paneas.gateway.body_limit import BodySizeLimitMiddleware
+from paneas.gateway.body_limit import BodySizeLimitMiddleware, PathLimit
 from paneas.gateway.errors import install_error_handlers
+from paneas.gateway.jobs import ROUTE_PREFIX as JOBS_ROUTES
+from paneas.gateway.jobs import install_jobs
+from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.openai.realtime.router import router as openai_realtime_router
 from paneas.gateway.rate_limit import install_rate_limiting
 from paneas.gateway.routers import (
@@ -44,6 +47,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or GatewaySettings()
     runtime = runtime or RuntimeSettings()
+    jobs = JobsSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,6 +80,8 @@ def create_app(
         app.include_router(asr.router)
         app.include_router(asr_stream.router)
         app.include_router(openai_realtime_router)
+        if jobs.enabled:
+            install_jobs(app, jobs)
     if settings.llm_target:
         app.include_router(openai_chat.router)
     if settings.tts_target:
@@ -103,7 +109,15 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             allow_credentials=False,
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Recordings for jobs are far bigger than any other request.
+    path_limits = (
+        [PathLimit(JOBS_ROUTES, jobs.max_upload_bytes, "JOBS_MAX_UPLOAD_BYTES")]
+        if jobs.enabled
+        else []
+    )
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, path_limits=path_limits
+    )
     # Streamed NDJSON must reach the client line by line, not in compressed blocks.
     app.add_middleware(
         GZipMiddleware,

@@ -18,9 +18,11 @@ APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-por tesseract-ocr-eng
   fonts-dejavu-core
   espeak-ng
+  # the jobs queue: `paneas` starts one on loopback (JOBS_BROKER_URL names another instead)
+  redis-server
 )
 # Real infrastructure the tests start themselves (never mocks of it).
-DEV_APT_PACKAGES=(redis-server postgresql prometheus prometheus-alertmanager docker-compose chromium)
+DEV_APT_PACKAGES=(postgresql prometheus prometheus-alertmanager docker-compose chromium)
 
 source scripts/lib.sh
 

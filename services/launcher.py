@@ -5,7 +5,9 @@ SIGTERM.
 The embedded topology mirrors the deployments: `ASR_INSTANCES` ASR processes (2 by default,
 one per GPU on a GPU box), one LLM, OCR and TTS, and Envoy on 127.0.0.1:9000 routing to them
 (consistent hash on `x-session-id` for ASR). The gateway and ASR's insights reach every
-service through Envoy, as in compose and Kubernetes.
+service through Envoy, as in compose and Kubernetes. Jobs (`/api/v1/jobs`) are on unless
+`JOBS_ENABLED=false`: Redis on loopback (no persistence; unless `JOBS_BROKER_URL` names one)
+and one jobs worker.
 
 Every child's output goes through the launcher to its own stdout, unchanged, and the last
 `LOG_TAIL_LINES` lines of each are kept. A component that dies, at start or later, is named
@@ -25,7 +27,9 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
+import socket
 import sys
 import tempfile
 import urllib.error
@@ -34,8 +38,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 from paneas.gateway.analytics.settings import AnalyticsSettings
+from paneas.gateway.jobs.queue import celery_app
+from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.rate_limit.settings import RateLimitSettings
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.asr.settings import AsrSettings
@@ -47,6 +54,7 @@ from paneas.services.ocr.settings import OcrSettings
 from paneas.services.processes import (
     LOG_TAIL_LINES,
     exit_description,
+    free_port,
     grpc_serving,
     http_ok,
     tail_report,
@@ -143,6 +151,87 @@ def http_health_probe(url: str) -> Callable[[], Awaitable[bool]]:
         return await asyncio.to_thread(http_ok, url, timeout=2)
 
     return probe
+
+
+def redis_ping_probe(port: int) -> Callable[[], Awaitable[bool]]:
+    def ping() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    async def probe() -> bool:
+        return await asyncio.to_thread(ping)
+
+    return probe
+
+
+def celery_ping_probe(jobs: JobsSettings) -> Callable[[], Awaitable[bool]]:
+    """Whether a jobs worker answers on the broker (Celery's control ping)."""
+    app = celery_app(jobs)
+
+    async def probe() -> bool:
+        return bool(await asyncio.to_thread(app.control.ping, timeout=1.0))
+
+    return probe
+
+
+def jobs_components(env: dict[str, str]) -> list[Component]:
+    """Redis on loopback (unless JOBS_BROKER_URL names one) and one jobs worker. Jobs are on
+    in the embedded stack unless JOBS_ENABLED=false; `env` gets the broker's URL."""
+    jobs = JobsSettings(
+        enabled=env.setdefault("JOBS_ENABLED", "true"),
+        broker_url=env.get("JOBS_BROKER_URL", ""),
+    )
+    if not jobs.enabled:
+        return []
+    components = []
+    if not jobs.broker_url:
+        redis_server = shutil.which("redis-server")
+        if redis_server is None:
+            raise SystemExit(
+                "paneas: jobs need redis-server (scripts/setup.sh installs it); or set "
+                "JOBS_BROKER_URL to a Redis of yours, or JOBS_ENABLED=false"
+            )
+        port = jobs.redis_port or free_port()
+        env["JOBS_BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
+        components.append(
+            Component(
+                "redis",
+                "",
+                f"redis://127.0.0.1:{port}",
+                redis_ping_probe(port),
+                ["jobs queue, in memory only"],
+                # Loopback only, and nothing on disk: the job records are the durable part.
+                argv=[
+                    redis_server,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],  # fmt: skip
+                # Stops last: the gateway and the worker finish their calls to it first.
+                stop_stage=STOP_INGRESS,
+            )
+        )
+    jobs = jobs.model_copy(update={"broker_url": env["JOBS_BROKER_URL"]})
+    broker = urlparse(jobs.broker_url)
+    components.append(
+        Component(
+            "jobs",
+            "paneas.gateway.jobs",
+            f"{broker.scheme}://{broker.hostname}:{broker.port or 6379}",
+            celery_ping_probe(jobs),
+            [f"worker, one job at a time; files in {jobs.storage()}"],
+        )
+    )
+    return components
 
 
 def _metrics_line(settings) -> list[str]:
@@ -263,6 +352,7 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
     workdir = workdir or Path(tempfile.mkdtemp(prefix="paneas-"))
     ports = {"ocr": ocr.port, "llm": llm.port, "tts": tts.port}
     return [
+        *jobs_components(env),
         Component(
             "ocr",
             "paneas.services.ocr",

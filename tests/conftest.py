@@ -54,6 +54,10 @@ SLOW_FIXTURES = frozenset(
         "streaming_gateway",
         "redis",
         "postgres",
+        # tests/jobs: Redis, a jobs worker and a gateway with jobs on
+        "jobs_redis",
+        "jobs_worker",
+        "jobs_gateway",
         # tests/llm: llama.cpp's own OpenAI-compatible server
         "llama_server",
         "llm_mesh",

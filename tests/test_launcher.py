@@ -11,6 +11,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
 from paneas.services.processes import free_port
 from tests.support import REPO
 
@@ -41,6 +42,9 @@ def test_launcher_starts_serves_and_stops(tmp_path):
         "TTS_WARMUP": "false",
         "GATEWAY_PORT": str(gateway_port),
         "PYTHONUNBUFFERED": "1",
+        # Jobs are on by default: their records and files stay in this test's folder.
+        "DATABASE_URL": f"sqlite:///{tmp_path}/gateway.db",
+        "JOBS_STORAGE_URL": (tmp_path / "jobs").as_uri(),
     }
     env.pop("API_TOKENS", None)
     output = tmp_path / "launcher.log"
@@ -99,6 +103,21 @@ def test_launcher_starts_serves_and_stops(tmp_path):
                 files={"file": ("a.txt", b"not an image")},
             )
             assert accepted.status_code == 400  # authenticated, then refused as not a document
+
+            # Jobs: the stack's own Redis and worker transcribe a recording, through Envoy.
+            assert "redis     redis://127.0.0.1:" in banner
+            assert "jobs      redis://127.0.0.1:" in banner
+            auth = {"Authorization": f"Bearer {token}"}
+            with sample_path("jfk").open("rb") as audio:
+                job = httpx.post(
+                    f"{url}/api/v1/jobs", headers=auth, files={"file": ("jfk.wav", audio)}
+                ).json()
+            deadline = time.monotonic() + 120
+            while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+                time.sleep(0.5)
+                job = httpx.get(f"{url}/api/v1/jobs/{job['id']}", headers=auth).json()
+            assert job["status"] == "succeeded", job
+            assert wer(SAMPLES["jfk"].transcript, job["result"]["text"]) < 0.1
 
             launcher.send_signal(signal.SIGINT)
             assert launcher.wait(60) == 0

@@ -1,0 +1,48 @@
+"""Durable jobs for long recordings (`/api/v1/jobs`): the gateway stores the upload, records
+the job and queues its id (Celery on Redis); the worker (`python -m paneas.gateway.jobs`,
+`worker.py`) does it and keeps the record current. The record in the gateway's database is
+the truth about a job; the queue only says which job to run next. See `install_jobs`.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from paneas.gateway.analytics.database import open_engine
+from paneas.gateway.jobs.queue import JobQueue
+from paneas.gateway.jobs.serving import Jobs
+from paneas.gateway.jobs.settings import JobsSettings
+from paneas.gateway.jobs.storage import open_storage
+from paneas.gateway.jobs.store import JobStore, upgrade_schema
+from paneas.gateway.routers import jobs as jobs_router
+
+log = structlog.get_logger("paneas.gateway.jobs")
+
+ROUTE_PREFIX = "/api/v1/jobs"
+
+
+def install_jobs(app: FastAPI, settings: JobsSettings) -> None:
+    """Adds the jobs routes and wraps the app's lifespan: the jobs schema is migrated before
+    the gateway serves, and the engine and the queue's connections are closed after."""
+    if not settings.broker_url:
+        raise ValueError("JOBS_ENABLED=true needs JOBS_BROKER_URL (redis://host:port/0)")
+    url = settings.async_url()
+    engine = open_engine(url)
+    app.state.jobs = Jobs(JobStore(engine), open_storage(settings.storage()), JobQueue(settings))
+    app.include_router(jobs_router.router)
+    app_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan_with_jobs(app: FastAPI) -> AsyncIterator[object]:
+        await upgrade_schema(engine)
+        log.info("jobs on", database=url.render_as_string(hide_password=True))
+        try:
+            async with app_lifespan(app) as state:
+                yield state
+        finally:
+            app.state.jobs.queue.close()
+            await engine.dispose()
+
+    app.router.lifespan_context = lifespan_with_jobs

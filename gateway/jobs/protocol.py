@@ -1,0 +1,158 @@
+"""Wire models of the jobs API (`/api/v1/jobs`): what a job looks like, its transcription
+config, and its result (the verbose_json shape: text, language, duration, segments with
+their words)."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+from paneas.asr.v1 import asr_pb2
+
+JobType = Literal["transcription", "ocr"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ResultFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
+# A job in one of these is done: it will not change again.
+FINISHED: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled"})
+
+TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
+
+
+def _words_list(value: object) -> object:
+    """Hotwords as a JSON list or, as the multipart ASR route takes them, one comma-separated
+    string."""
+    if isinstance(value, str):
+        return [word.strip() for word in value.split(",") if word.strip()]
+    return value
+
+
+class TranscriptionConfig(BaseModel):
+    """The `config` form field of a transcription job, as JSON. Unknown keys are refused, so
+    a misspelt option is a 400, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("", description="Model name or path; the service default when empty")
+    language: str = Field("", description="ISO 639-1 or BCP-47; detected when empty")
+    task: Literal["transcribe", "translate"] = "transcribe"
+    word_timestamps: bool = False
+    # Long recordings have long pauses: skipping them is faster and avoids hallucinations.
+    vad_filter: bool = True
+    initial_prompt: str = ""
+    hotwords: Annotated[list[str], BeforeValidator(_words_list)] = []
+    temperature: float = Field(0.0, ge=0, le=1)
+    beam_size: int = Field(0, ge=0, le=64, description="Service default if 0")
+
+    def recognition_config(self) -> asr_pb2.RecognitionConfig:
+        return asr_pb2.RecognitionConfig(
+            model=self.model,
+            language=self.language,
+            task=TASKS[self.task],
+            initial_prompt=self.initial_prompt,
+            hotwords=self.hotwords,
+            vad_filter=self.vad_filter,
+            word_timestamps=self.word_timestamps,
+            temperature=self.temperature,
+            beam_size=self.beam_size,
+        )
+
+
+class JobInput(BaseModel):
+    filename: str
+    bytes: int
+    # Known once the worker has decoded the audio.
+    duration_seconds: float | None = None
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobWebhook(BaseModel):
+    # Stored only: delivery is not built yet.
+    url: str
+
+
+class TranscriptWord(BaseModel):
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+class TranscriptSegment(BaseModel):
+    id: int
+    start: float
+    end: float
+    text: str
+    # Empty unless the job asked for word_timestamps.
+    words: list[TranscriptWord]
+
+
+class Transcript(BaseModel):
+    """A transcription job's result (`format=verbose_json`, and `result` on the job)."""
+
+    text: str
+    language: str
+    duration: float
+    model: str
+    segments: list[TranscriptSegment]
+
+
+class Job(BaseModel):
+    id: str
+    object: Literal["job"] = "job"
+    type: JobType
+    status: JobStatus
+    progress: float = Field(ge=0, le=1)
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+    input: JobInput
+    config: dict
+    result: Transcript | None = None
+    error: JobError | None = None
+    webhook: JobWebhook | None = None
+
+
+class JobList(BaseModel):
+    """Newest first; the next page is `?after=<last_id>` while `has_more`."""
+
+    object: Literal["list"] = "list"
+    data: list[Job]
+    has_more: bool
+    last_id: str | None
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """The database's naive UTC timestamps as aware ones, so they leave with their `Z`."""
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def transcript_of(response: asr_pb2.RecognizeResponse) -> Transcript:
+    return Transcript(
+        text=response.text.strip(),
+        language=response.language,
+        duration=round(response.duration_seconds, 3),
+        model=response.model,
+        segments=[
+            TranscriptSegment(
+                id=segment.id,
+                start=round(segment.start_seconds, 3),
+                end=round(segment.end_seconds, 3),
+                text=segment.text,
+                words=[
+                    TranscriptWord(
+                        word=word.word.strip(),
+                        start=round(word.start_seconds, 3),
+                        end=round(word.end_seconds, 3),
+                        # float32 on the wire: six decimals is all it holds.
+                        probability=round(word.confidence, 6),
+                    )
+                    for word in segment.words
+                ],
+            )
+            for segment in response.segments
+        ],
+    )

@@ -1,0 +1,207 @@
+"""The work behind the jobs routes (`gateway/routers/jobs.py`): create, read, render, list
+and cancel jobs. Jobs belong to the token that created them (by its digest): another token
+gets 404, as for a job that does not exist. Errors are google.rpc.Status bodies, through the
+gateway's HTTPException handler."""
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from fastapi import HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import Row
+
+from paneas.asr.v1 import asr_pb2
+from paneas.gateway.auth import token_digest
+from paneas.gateway.jobs.protocol import (
+    Job,
+    JobError,
+    JobInput,
+    JobList,
+    JobWebhook,
+    ResultFormat,
+    Transcript,
+    TranscriptionConfig,
+    transcript_of,
+    utc,
+)
+from paneas.gateway.jobs.queue import TRANSCRIBE, JobQueue
+from paneas.gateway.jobs.storage import Storage, chunks_of, input_key, result_key
+from paneas.gateway.jobs.store import JobStore, now
+from paneas.gateway.openai.transcription.render import srt, vtt
+
+
+@dataclass
+class Jobs:
+    """What the routes need, kept on `app.state.jobs`."""
+
+    store: JobStore
+    storage: Storage
+    queue: JobQueue
+
+
+def _jobs(request: Request) -> Jobs:
+    return request.app.state.jobs
+
+
+def _config(job_type: str, config: str) -> TranscriptionConfig:
+    if job_type == "ocr":
+        raise HTTPException(400, "type 'ocr' is not available yet; use type 'transcription'")
+    if job_type != "transcription":
+        raise HTTPException(400, f"unknown job type {job_type!r}; use 'transcription'")
+    try:
+        values = json.loads(config or "{}")
+    except json.JSONDecodeError as error:
+        raise HTTPException(400, f"config is not valid JSON: {error}") from None
+    if not isinstance(values, dict):
+        raise HTTPException(400, 'config must be a JSON object, e.g. {"language": "en"}')
+    try:
+        return TranscriptionConfig.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'config'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise HTTPException(400, f"invalid config: {problems}") from None
+
+
+def _webhook(url: str) -> str | None:
+    if not url:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise HTTPException(400, f"webhook_url {url!r} is not an http(s) URL")
+    return url
+
+
+async def create(
+    request: Request,
+    token: str,
+    file: UploadFile,
+    job_type: str,
+    config: str,
+    webhook_url: str,
+) -> Job:
+    parsed = _config(job_type, config)
+    webhook = _webhook(webhook_url)
+    jobs = _jobs(request)
+    job_id = str(uuid.uuid4())
+    # The multipart parser has already spooled the upload to a temporary file (memory holds
+    # at most 1 MiB of it); from there it goes to storage a chunk at a time.
+    size = await jobs.storage.write(input_key(job_id), chunks_of(file))
+    if size == 0:
+        await jobs.storage.delete_prefix(job_id)
+        raise HTTPException(400, "the uploaded file is empty")
+    values = {
+        "id": job_id,
+        "owner": token_digest(token),
+        "type": job_type,
+        "status": "queued",
+        "progress": 0.0,
+        "config": parsed.model_dump_json(),
+        "filename": (file.filename or "upload")[:255],
+        "input_bytes": size,
+        "webhook_url": webhook,
+        "created_at": now(),
+    }
+    await jobs.store.create(**values)
+    try:
+        await jobs.queue.submit(TRANSCRIBE, job_id)
+    except Exception as error:
+        # Nothing would ever run it: leave no job behind that looks queued.
+        await jobs.store.delete(job_id)
+        await jobs.storage.delete_prefix(job_id)
+        raise HTTPException(503, f"the jobs queue is unavailable, try again: {error}") from None
+    return _job(await jobs.store.get(job_id))
+
+
+async def _owned(request: Request, token: str, job_id: str) -> Row:
+    row = await _jobs(request).store.get(job_id, token_digest(token))
+    if row is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return row
+
+
+async def _response(jobs: Jobs, job_id: str) -> asr_pb2.RecognizeResponse:
+    response = asr_pb2.RecognizeResponse()
+    response.ParseFromString(await jobs.storage.read(result_key(job_id)))
+    return response
+
+
+def _job(row: Row, result: Transcript | None = None) -> Job:
+    return Job(
+        id=row.id,
+        type=row.type,
+        status=row.status,
+        progress=row.progress,
+        created_at=utc(row.created_at),
+        started_at=utc(row.started_at),
+        finished_at=utc(row.finished_at),
+        input=JobInput(
+            filename=row.filename, bytes=row.input_bytes, duration_seconds=row.duration_seconds
+        ),
+        config=json.loads(row.config),
+        result=result,
+        error=JobError(code=row.error_code, message=row.error_message or "")
+        if row.error_code
+        else None,
+        webhook=JobWebhook(url=row.webhook_url) if row.webhook_url else None,
+    )
+
+
+async def get(request: Request, token: str, job_id: str) -> Job:
+    row = await _owned(request, token, job_id)
+    result = None
+    if row.status == "succeeded":
+        result = transcript_of(await _response(_jobs(request), job_id))
+    return _job(row, result)
+
+
+async def result(request: Request, token: str, job_id: str, fmt: ResultFormat) -> Response:
+    row = await _owned(request, token, job_id)
+    if row.status != "succeeded":
+        raise HTTPException(
+            409, f"job {job_id!r} is {row.status}; it has a result once it has succeeded"
+        )
+    response = await _response(_jobs(request), job_id)
+    if fmt == "text":
+        return PlainTextResponse(response.text.strip() + "\n")
+    if fmt == "srt":
+        return PlainTextResponse(srt(response.segments))
+    if fmt == "vtt":
+        return PlainTextResponse(vtt(response.segments), media_type="text/vtt")
+    if fmt == "verbose_json":
+        return JSONResponse(transcript_of(response).model_dump())
+    return JSONResponse({"text": response.text.strip()})
+
+
+async def listing(
+    request: Request, token: str, status: str | None, limit: int, after: str | None
+) -> JobList:
+    jobs = _jobs(request)
+    owner = token_digest(token)
+    after_row = None
+    if after:
+        after_row = await jobs.store.get(after, owner)
+        if after_row is None:
+            raise HTTPException(400, f"after: no job {after!r} to list from")
+    rows, has_more = await jobs.store.page(owner, status, limit, after_row)
+    data: Sequence[Job] = [_job(row) for row in rows]
+    return JobList(data=list(data), has_more=has_more, last_id=rows[-1].id if rows else None)
+
+
+async def cancel(request: Request, token: str, job_id: str) -> Response:
+    """A queued or running job is cancelled (200, the job as it now is); a finished one is
+    removed (204). Either way its stored input and result are deleted."""
+    row = await _owned(request, token, job_id)
+    jobs = _jobs(request)
+    if await jobs.store.cancel(job_id):
+        await jobs.queue.revoke(job_id)
+        await jobs.storage.delete_prefix(job_id)
+        return JSONResponse(_job(await jobs.store.get(job_id)).model_dump(mode="json"))
+    await jobs.storage.delete_prefix(row.id)
+    await jobs.store.delete(job_id)
+    return Response(status_code=204)

@@ -1,0 +1,191 @@
+"""The jobs worker: a Celery task per job type that does the job and keeps its record up to
+date. Run it with `python -m paneas.gateway.jobs` (one process, one job at a time).
+
+It lives in the gateway package, not beside the gRPC services: it is a client of the ASR
+service as the gateway is, and shares the gateway's job records, storage, settings and
+result models; it serves no RPC of its own.
+
+A transcription reads the stored input, calls `AsrService/RecognizeStream` (the same decode
+as `Recognize`, segment by segment, so the record's progress is the decoded share of the
+audio) and stores the whole `RecognizeResponse`. While the call runs the worker checks the
+record every JOBS_PROGRESS_INTERVAL_SECONDS; a job cancelled meanwhile has its call
+cancelled, which stops the decoding in the service.
+"""
+
+import asyncio
+
+import grpc
+import structlog
+from celery import Task
+
+from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.gateway.analytics.database import open_engine
+from paneas.gateway.jobs.protocol import FINISHED, TranscriptionConfig
+from paneas.gateway.jobs.queue import TRANSCRIBE, celery_app
+from paneas.gateway.jobs.settings import JobsSettings
+from paneas.gateway.jobs.storage import input_key, one_chunk, open_storage, result_key
+from paneas.gateway.jobs.store import JobStore
+from paneas.gateway.settings import GatewaySettings
+from paneas.services.runtime.settings import RuntimeSettings
+
+log = structlog.get_logger("paneas.jobs.worker")
+
+# The service is down, restarting or full: the job goes back to the queue and is tried again.
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+MAX_RETRIES = 5
+RETRY_SECONDS = 10
+
+settings = JobsSettings()
+app = celery_app(settings)
+
+
+class Retry(Exception):
+    """The ASR service could not take the job now."""
+
+
+class Cancelled(Exception):
+    """The job's record left `running` while it ran."""
+
+
+@app.task(name=TRANSCRIBE, bind=True, max_retries=MAX_RETRIES)
+def transcribe(task: Task, job_id: str) -> None:
+    try:
+        final_try = task.request.retries >= MAX_RETRIES
+        asyncio.run(run_transcription(job_id, settings, final_try=final_try))
+    except Retry as error:
+        raise task.retry(countdown=RETRY_SECONDS, exc=error) from None
+
+
+async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool = True) -> None:
+    runtime = RuntimeSettings()
+    engine = open_engine(settings.async_url())
+    store = JobStore(engine)
+    storage = open_storage(settings.storage())
+    try:
+        job = await store.get(job_id)
+        if job is None or job.status in FINISHED:
+            # Deleted, or done by an earlier delivery of the same task.
+            log.info("job skipped", job_id=job_id, status=job.status if job else "deleted")
+            return
+        if not await store.start(job_id):
+            return
+        log.info("job started", job_id=job_id)
+        audio = await storage.read(input_key(job_id))
+        limit = runtime.grpc_max_message_bytes - 64 * 1024
+        if len(audio) > limit:
+            await store.fail(
+                job_id,
+                "input_too_large",
+                f"the recording is {len(audio)} bytes; jobs send it to the ASR service in one "
+                f"message, at most {limit} bytes (GRPC_MAX_MESSAGE_BYTES) until recordings are "
+                "split into chunks",
+            )
+            return
+        config = TranscriptionConfig.model_validate_json(job.config)
+        try:
+            response = await _recognize(job_id, store, settings, runtime, config, audio)
+        except Cancelled:
+            log.info("job cancelled while running", job_id=job_id)
+            return
+        except grpc.aio.AioRpcError as error:
+            if error.code() in RETRYABLE and not final_try:
+                await store.requeue(job_id)
+                log.warning("job retried", job_id=job_id, code=error.code().name)
+                raise Retry(error.details()) from None
+            await store.fail(job_id, error.code().name.lower(), error.details() or "")
+            log.warning("job failed", job_id=job_id, code=error.code().name)
+            return
+        await storage.write(result_key(job_id), one_chunk(response.SerializeToString()))
+        if not await store.succeed(job_id, response.duration_seconds):
+            # Cancelled after the last segment: the canceller deleted the files before this
+            # result was written, so it goes too.
+            await storage.delete_prefix(job_id)
+            return
+        log.info("job succeeded", job_id=job_id, audio_seconds=response.duration_seconds)
+    except (Retry, asyncio.CancelledError):
+        raise
+    except Exception as error:
+        # Whatever it was (storage, database, a bug), the job must not look running forever.
+        if not await store.fail(job_id, "internal", f"the worker failed: {error!r}"):
+            # Cancelled meanwhile, and its input deleted under the worker: nothing failed.
+            log.info("job cancelled while running", job_id=job_id)
+            return
+        log.exception("job failed in the worker", job_id=job_id)
+        raise
+    finally:
+        await engine.dispose()
+
+
+async def _recognize(
+    job_id: str,
+    store: JobStore,
+    settings: JobsSettings,
+    runtime: RuntimeSettings,
+    config: TranscriptionConfig,
+    audio: bytes,
+) -> asr_pb2.RecognizeResponse:
+    """RecognizeStream's steps joined into the RecognizeResponse that `Recognize` answers;
+    raises Cancelled when the job's record leaves `running` meanwhile."""
+    target = GatewaySettings().asr_target
+    token = runtime.api_tokens[0] if runtime.api_tokens else ""
+    options = [
+        ("grpc.max_send_message_length", runtime.grpc_max_message_bytes),
+        ("grpc.max_receive_message_length", runtime.grpc_max_message_bytes),
+    ]
+    response = asr_pb2.RecognizeResponse()
+    async with grpc.aio.insecure_channel(target, options=options) as channel:
+        call = asr_pb2_grpc.AsrServiceStub(channel).RecognizeStream(
+            asr_pb2.RecognizeStreamRequest(config=config.recognition_config(), audio=audio),
+            metadata=(("authorization", f"Bearer {token}"), ("x-request-id", job_id)),
+            timeout=settings.asr_timeout_seconds,
+        )
+        cancelled = asyncio.Event()
+        watcher = asyncio.create_task(
+            _watch(job_id, store, call, response, settings.progress_interval_seconds, cancelled)
+        )
+        try:
+            async for step in call:
+                if step.model:  # the first step: what was heard
+                    response.language = step.language
+                    response.language_probability = step.language_probability
+                    response.duration_seconds = step.duration_seconds
+                    response.model = step.model
+                if step.HasField("segment"):
+                    response.segments.append(step.segment)
+        except asyncio.CancelledError:
+            if cancelled.is_set():
+                raise Cancelled from None
+            raise
+        finally:
+            watcher.cancel()
+        if cancelled.is_set():
+            raise Cancelled
+    response.text = " ".join(segment.text for segment in response.segments if segment.text)
+    return response
+
+
+async def _watch(
+    job_id: str,
+    store: JobStore,
+    call: grpc.aio.UnaryStreamCall,
+    response: asr_pb2.RecognizeResponse,
+    interval: float,
+    cancelled: asyncio.Event,
+) -> None:
+    """Every `interval`: the progress so far into the record; a record no longer running
+    (cancelled) cancels the call."""
+    reported = -1.0
+    while True:
+        await asyncio.sleep(interval)
+        done = response.segments[-1].end_seconds if response.segments else 0.0
+        progress = done / response.duration_seconds if response.duration_seconds else 0.0
+        if progress != reported:
+            duration = response.duration_seconds or None
+            still_running = await store.progress(job_id, progress, duration)
+            reported = progress
+        else:
+            still_running = await store.status(job_id) == "running"
+        if not still_running:
+            cancelled.set()
+            call.cancel()
+            return

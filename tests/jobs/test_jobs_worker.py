@@ -1,0 +1,169 @@
+"""Jobs end to end on real processes: Redis, one worker, the suite's ASR service and a
+gateway of this module's own with jobs on."""
+
+import secrets
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from paneas.gateway.jobs.protocol import FINISHED
+from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
+from paneas.services.processes import ServiceProcess, wait_until
+from tests.conftest import start_gateway
+from tests.support.audio import encode_audio, load_float32_16k
+from tests.support.redis_server import RedisServer
+
+JFK = SAMPLES["jfk"].transcript
+
+
+@pytest.fixture(scope="module")
+def jobs_redis(tmp_path_factory):
+    redis = RedisServer(tmp_path_factory.mktemp("jobs-redis") / "redis.log")
+    yield redis
+    redis.kill()
+
+
+@pytest.fixture(scope="module")
+def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
+    state = tmp_path_factory.mktemp("jobs-state")
+    return {
+        "JOBS_ENABLED": "true",
+        "JOBS_BROKER_URL": jobs_redis.url,
+        "JOBS_STORAGE_URL": (state / "storage").as_uri(),
+        "DATABASE_URL": f"sqlite:///{state}/gateway.db",
+        "JOBS_PROGRESS_INTERVAL_SECONDS": "0.2",
+    }
+
+
+@pytest.fixture(scope="module")
+def jobs_worker(jobs_env, asr_service, api_token, tmp_path_factory):
+    env = {**jobs_env, "API_TOKENS": api_token, "GATEWAY_ASR_TARGET": asr_service.target}
+    log = tmp_path_factory.mktemp("jobs-worker") / "worker.log"
+    worker = ServiceProcess("paneas.gateway.jobs", env, log)
+    wait_until(lambda: " ready." in worker.log_text(), "jobs worker", worker.process, timeout=60)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="module")
+def other_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="module")
+def jobs_gateway(jobs_env, jobs_worker, asr_service, api_token, other_token, tmp_path_factory):
+    running = start_gateway(
+        f"{api_token},{other_token}",
+        "",
+        tmp_path_factory.mktemp("jobs-gateway"),
+        GATEWAY_ASR_TARGET=asr_service.target,
+        ANALYTICS_ENABLED="false",
+        **jobs_env,
+    )
+    yield running
+    running.process.stop()
+
+
+@pytest.fixture(scope="module")
+def client(jobs_gateway, api_token):
+    with httpx.Client(
+        base_url=jobs_gateway.url, headers={"Authorization": f"Bearer {api_token}"}, timeout=60
+    ) as client:
+        yield client
+
+
+def submit(client: httpx.Client, config: str = '{"language": "en"}') -> dict:
+    with sample_path("jfk").open("rb") as audio:
+        answer = client.post(
+            "/api/v1/jobs", files={"file": ("jfk.wav", audio)}, data={"config": config}
+        )
+    assert answer.status_code == 202, answer.text
+    return answer.json()
+
+
+def finished(client: httpx.Client, job_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in FINISHED:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def test_a_recording_is_transcribed_and_rendered(client, jobs_gateway, other_token):
+    created = submit(client, '{"language": "en", "word_timestamps": true}')
+    job = finished(client, created["id"])
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == 1.0 and job["started_at"] and job["finished_at"]
+    assert job["input"]["duration_seconds"] == pytest.approx(11.0, abs=0.5)
+    result = job["result"]
+    assert wer(JFK, result["text"]) < 0.1, result["text"]
+    assert result["language"] == "en" and result["duration"] == pytest.approx(11.0, abs=0.5)
+    assert result["segments"] and all(segment["words"] for segment in result["segments"])
+
+    def rendered(fmt: str) -> httpx.Response:
+        answer = client.get(f"/api/v1/jobs/{job['id']}/result", params={"format": fmt})
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    assert wer(JFK, rendered("text").text) < 0.1
+    assert rendered("json").json() == {"text": result["text"]}
+    assert rendered("verbose_json").json() == result
+    assert "00:00:00,000 --> " in rendered("srt").text
+    assert rendered("vtt").text.startswith("WEBVTT\n\n00:00:00.000 --> ")
+
+    listed = client.get("/api/v1/jobs", params={"status": "succeeded"}).json()["data"]
+    assert job["id"] in [item["id"] for item in listed]
+
+    stranger = {"Authorization": f"Bearer {other_token}"}
+    for path in (f"/api/v1/jobs/{job['id']}", f"/api/v1/jobs/{job['id']}/result"):
+        assert client.get(path, headers=stranger).status_code == 404
+
+
+def test_bad_config_is_400(client):
+    answer = client.post(
+        "/api/v1/jobs", files={"file": ("a.wav", b"RIFF")}, data={"config": "{language"}
+    )
+    assert answer.status_code == 400 and "not valid JSON" in answer.json()["message"]
+
+
+def test_cancelling_a_running_job_stops_it(client, jobs_worker):
+    # A minute of speech: long enough to be caught running.
+    audio = encode_audio(np.tile(load_float32_16k(sample_path("jfk")), 6), "wav")
+    answer = client.post("/api/v1/jobs", files={"file": ("long.wav", audio)})
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    wait_until(
+        lambda: client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "running",
+        "the job running",
+        jobs_worker.process,
+        timeout=60,
+    )
+    cancelled = client.delete(f"/api/v1/jobs/{job_id}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    wait_until(
+        lambda: (
+            "job cancelled while running" in jobs_worker.log_text()
+            and job_id in jobs_worker.log_text()
+        ),
+        "the worker giving the job up",
+        jobs_worker.process,
+        timeout=30,
+    )
+    assert client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "cancelled"
+
+
+def test_a_cancelled_queued_job_never_runs(client):
+    # One worker, one job at a time: the second waits behind the first.
+    first, second = submit(client), submit(client)
+    cancelled = client.delete(f"/api/v1/jobs/{second['id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert finished(client, first["id"])["status"] == "succeeded"
+    # Long enough for the worker to have taken the cancelled job's task, had it run it.
+    time.sleep(2)
+    job = client.get(f"/api/v1/jobs/{second['id']}").json()
+    assert job["status"] == "cancelled" and job["started_at"] is None
+    assert client.get(f"/api/v1/jobs/{second['id']}/result").status_code == 409
