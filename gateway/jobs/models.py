@@ -24,6 +24,9 @@ jobs = Table(
     Column("input_bytes", BigInteger, nullable=False),
     Column("duration_seconds", Float),
     Column("webhook_url", String(2048)),
+    # The client's Idempotency-Key: the same key from the same owner within a day gets this
+    # job back instead of a new one.
+    Column("idempotency_key", String(255)),
     Column("error_code", String(64)),
     Column("error_message", Text),
     Column("created_at", DateTime(), nullable=False),
@@ -31,4 +34,5 @@ jobs = Table(
     Column("finished_at", DateTime()),
     # Listing is per owner, newest first.
     Index("ix_jobs_owner_created_at", "owner", "created_at"),
+    Index("ix_jobs_owner_idempotency_key", "owner", "idempotency_key"),
 )

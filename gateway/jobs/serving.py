@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlparse
 
 from fastapi import HTTPException, Request, UploadFile
@@ -32,6 +33,9 @@ from paneas.gateway.jobs.queue import TRANSCRIBE, JobQueue
 from paneas.gateway.jobs.storage import Storage, chunks_of, input_key, result_key
 from paneas.gateway.jobs.store import JobStore, now
 from paneas.gateway.openai.transcription.render import srt, vtt
+
+# How long an Idempotency-Key keeps answering with the job it created.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -84,10 +88,22 @@ async def create(
     job_type: str,
     config: str,
     webhook_url: str,
+    idempotency_key: str | None,
 ) -> Job:
     parsed = _config(job_type, config)
     webhook = _webhook(webhook_url)
     jobs = _jobs(request)
+    owner = token_digest(token)
+    if idempotency_key:
+        if len(idempotency_key) > 255:
+            raise HTTPException(400, "Idempotency-Key is longer than 255 characters")
+        # A retried request (the answer was lost) gets the job it created, not a second one.
+        # Two first tries at the same moment can still both create one.
+        earlier = await jobs.store.by_idempotency_key(
+            owner, idempotency_key, now() - IDEMPOTENCY_WINDOW
+        )
+        if earlier is not None:
+            return _job(earlier)
     job_id = str(uuid.uuid4())
     # The multipart parser has already spooled the upload to a temporary file (memory holds
     # at most 1 MiB of it); from there it goes to storage a chunk at a time.
@@ -97,7 +113,7 @@ async def create(
         raise HTTPException(400, "the uploaded file is empty")
     values = {
         "id": job_id,
-        "owner": token_digest(token),
+        "owner": owner,
         "type": job_type,
         "status": "queued",
         "progress": 0.0,
@@ -105,6 +121,7 @@ async def create(
         "filename": (file.filename or "upload")[:255],
         "input_bytes": size,
         "webhook_url": webhook,
+        "idempotency_key": idempotency_key or None,
         "created_at": now(),
     }
     await jobs.store.create(**values)

@@ -58,6 +58,21 @@ class JobStore:
         async with self.engine.connect() as connection:
             return (await connection.execute(query)).first()
 
+    async def by_idempotency_key(self, owner: str, key: str, since: datetime) -> Row | None:
+        """The owner's newest job created with `key` after `since`."""
+        query = (
+            select(jobs)
+            .where(
+                jobs.c.owner == owner,
+                jobs.c.idempotency_key == key,
+                jobs.c.created_at > since,
+            )
+            .order_by(jobs.c.created_at.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as connection:
+            return (await connection.execute(query)).first()
+
     async def page(
         self, owner: str, status: str | None, limit: int, after: Row | None
     ) -> tuple[Sequence[Row], bool]:

@@ -9,7 +9,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from paneas.gateway.auth import require_token
@@ -36,8 +36,14 @@ async def create_job(
         str, Form(description='JSON object, e.g. {"language": "en", "word_timestamps": true}')
     ] = "{}",
     webhook_url: Annotated[str, Form(description="Stored; delivery is not built yet")] = "",
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="The same key from the same token within 24 h: the same job"),
+    ] = None,
 ) -> Job:
-    return await serving.create(request, token, file, job_type, config, webhook_url)
+    return await serving.create(
+        request, token, file, job_type, config, webhook_url, idempotency_key
+    )
 
 
 @router.get("/api/v1/jobs", response_model=JobList, summary="The caller's jobs, newest first")

@@ -67,6 +67,22 @@ def test_a_job_is_queued_and_belongs_to_its_token(client):
     assert early.status_code == 409 and "queued" in early.json()["message"]
 
 
+def test_an_idempotency_key_gives_the_same_job_to_the_same_token(client):
+    def post(token: str, key: str):
+        return client.post(
+            "/api/v1/jobs",
+            headers={**headers(token), "Idempotency-Key": key},
+            files={"file": ("call.wav", b"RIFF....WAVE")},
+        )
+
+    first = post(OWNER, "retry-1")
+    assert first.status_code == 202
+    assert post(OWNER, "retry-1").json() == first.json()
+    assert post(OWNER, "retry-2").json()["id"] != first.json()["id"]
+    assert post(STRANGER, "retry-1").json()["id"] != first.json()["id"]
+    assert len(client.get("/api/v1/jobs", headers=headers()).json()["data"]) == 2
+
+
 def test_listing_is_newest_first_and_pages(client):
     ids = [create(client).json()["id"] for _ in range(3)]
     page = client.get("/api/v1/jobs?limit=2", headers=headers()).json()

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("input_bytes", sa.BigInteger(), nullable=False),
         sa.Column("duration_seconds", sa.Float()),
         sa.Column("webhook_url", sa.String(2048)),
+        sa.Column("idempotency_key", sa.String(255)),
         sa.Column("error_code", sa.String(64)),
         sa.Column("error_message", sa.Text()),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -36,8 +37,10 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime()),
     )
     op.create_index("ix_jobs_owner_created_at", "jobs", ["owner", "created_at"])
+    op.create_index("ix_jobs_owner_idempotency_key", "jobs", ["owner", "idempotency_key"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_owner_idempotency_key", table_name="jobs")
     op.drop_index("ix_jobs_owner_created_at", table_name="jobs")
     op.drop_table("jobs")
