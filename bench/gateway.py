@@ -17,8 +17,6 @@ import argparse
 import os
 import platform
 import secrets
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,7 +27,16 @@ import httpx
 
 from bench.stats import percentile
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
-from paneas.services.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
+from paneas.services.processes import (
+    LoggedProcess,
+    ServiceProcess,
+    free_port,
+    grpc_serving,
+    http_ok,
+    redis_answers,
+    redis_server_argv,
+    wait_until,
+)
 
 
 def timed(call: Callable[[], object], count: int) -> list[float]:
@@ -43,25 +50,13 @@ def timed(call: Callable[[], object], count: int) -> list[float]:
     return latencies
 
 
-def start_redis(directory: Path) -> tuple[subprocess.Popen, int]:
+def start_redis(directory: Path) -> tuple[LoggedProcess, int]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "/usr/bin/redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
+    redis = LoggedProcess(
+        "redis", redis_server_argv(port), dict(os.environ), directory / "redis.log"
     )
-    return process, port
+    wait_until(lambda: redis_answers(port), "redis", redis.process, timeout=10)
+    return redis, port
 
 
 def measure_gateway(env: dict, target: str, token: str, work: Path, count: int) -> list[float]:
@@ -134,8 +129,7 @@ def main() -> None:
             results[name] = measure_gateway({**base_env, **env}, target, token, work, args.requests)
     finally:
         ocr.stop()
-        redis.terminate()
-        redis.wait()
+        redis.stop()
 
     bare_p50 = percentile(results["grpc (bare)"], 0.5)
     print(

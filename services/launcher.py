@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import urllib.error
@@ -57,6 +56,8 @@ from paneas.services.processes import (
     free_port,
     grpc_serving,
     http_ok,
+    redis_answers,
+    redis_server_argv,
     tail_report,
 )
 from paneas.services.runtime.settings import RuntimeSettings
@@ -154,16 +155,8 @@ def http_health_probe(url: str) -> Callable[[], Awaitable[bool]]:
 
 
 def redis_ping_probe(port: int) -> Callable[[], Awaitable[bool]]:
-    def ping() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
-                connection.sendall(b"PING\r\n")
-                return connection.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
-
     async def probe() -> bool:
-        return await asyncio.to_thread(ping)
+        return await asyncio.to_thread(redis_answers, port)
 
     return probe
 
@@ -189,8 +182,7 @@ def jobs_components(env: dict[str, str]) -> list[Component]:
         return []
     components = []
     if not jobs.broker_url:
-        redis_server = shutil.which("redis-server")
-        if redis_server is None:
+        if shutil.which("redis-server") is None:
             raise SystemExit(
                 "paneas: jobs need redis-server (scripts/setup.sh installs it); or set "
                 "JOBS_BROKER_URL to a Redis of yours, or JOBS_ENABLED=false"
@@ -205,17 +197,7 @@ def jobs_components(env: dict[str, str]) -> list[Component]:
                 redis_ping_probe(port),
                 ["jobs queue, in memory only"],
                 # Loopback only, and nothing on disk: the job records are the durable part.
-                argv=[
-                    redis_server,
-                    "--bind",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],  # fmt: skip
+                argv=redis_server_argv(port),
                 # Stops last: the gateway and the worker finish their calls to it first.
                 stop_stage=STOP_INGRESS,
             )

@@ -8,6 +8,7 @@ the checks and the reporting from here; the tests and benchmarks use `LoggedProc
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,23 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # Lines of a process's output shown when it dies.
 LOG_TAIL_LINES = 30
+
+
+def redis_server_argv(port: int) -> list[str]:
+    """A redis-server on loopback with nothing on disk (the jobs queue of the embedded stack,
+    the tests' limiter store): what it holds is either rebuilt or kept elsewhere."""
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+
+
+def redis_answers(port: int, timeout: float = 2) -> bool:
+    """Whether the redis-server on this loopback port answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def free_port() -> int:

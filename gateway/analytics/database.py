@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, event, insert, text
+from sqlalchemy import event, insert
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from paneas.gateway.analytics.models import UsageEvent, usage_events
 from paneas.gateway.analytics.recorder import DATABASE_UP
 from paneas.gateway.analytics.settings import ensure_sqlite_folder
+from paneas.gateway.migrations import upgrade_to_head
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant shared by every replica: the key of PostgreSQL's advisory lock on migrating.
@@ -46,27 +45,9 @@ def _sqlite_wal(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
 async def upgrade_schema(engine: AsyncEngine) -> None:
-    """Applies pending migrations over one of the engine's connections (see env.py)."""
-
-    def upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Replicas starting together: one migrates, the others wait, then find it done.
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-            )
-        await connection.run_sync(upgrade)
+    """Applies pending analytics migrations over one of the engine's connections."""
+    await upgrade_to_head(engine, MIGRATIONS, _MIGRATION_LOCK_KEY)
 
 
 async def migrate_until_done(engine: AsyncEngine, max_retry_seconds: float) -> None:

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, text, update
+from sqlalchemy import Row, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from paneas.gateway.jobs.models import jobs
+from paneas.gateway.migrations import upgrade_to_head
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock key of migrating the jobs schema (analytics uses another).
@@ -26,20 +25,7 @@ def now() -> datetime:
 
 async def upgrade_schema(engine: AsyncEngine) -> None:
     """Applies pending jobs migrations (their own Alembic version table)."""
-
-    def upgrade(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Replicas starting together: one migrates, the others wait, then find it done.
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-            )
-        await connection.run_sync(upgrade)
+    await upgrade_to_head(engine, MIGRATIONS, _MIGRATION_LOCK_KEY)
 
 
 @dataclass

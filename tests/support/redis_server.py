@@ -1,24 +1,12 @@
 """A real redis-server child for tests: own free port, no persistence, can be killed and
 restarted on the same port (to test outages)."""
 
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from paneas.services.processes import free_port
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
+from paneas.services.processes import free_port, redis_answers, redis_server_argv
 
 
 class RedisServer:
@@ -35,18 +23,10 @@ class RedisServer:
     def start(self, timeout: float = 10) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    REDIS_SERVER,
-                    "--bind", "127.0.0.1",
-                    "--port", str(self.port),
-                    "--save", "",
-                    "--appendonly", "no",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                redis_server_argv(self.port), stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
-        while not _answers_ping(self.port):
+        while not redis_answers(self.port, timeout=0.5):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start; see {self.log_path}")
             time.sleep(0.05)
