@@ -487,11 +487,11 @@ def batch_texts(service: AsrService, plans: list[StreamPlan]) -> list[str]:
 
 
 def measure_service(
-    token: str, counts: list[int], min_seconds: float
+    token: str, counts: list[int], min_seconds: float, workers: int = 1
 ) -> tuple[dict[int, LiveFigures], list[StreamLog], list[str]]:
     rows: dict[int, LiveFigures] = {}
     logs: list[StreamLog] = []
-    with asr_service(token, max_streams=max(counts)) as service:
+    with asr_service(token, workers=workers, max_streams=max(counts)) as service:
         warm = stream_plans(1, 10)[0]
         asyncio.run(run_stream(service, warm, time.perf_counter(), paced=False))
         for count in counts:
@@ -526,6 +526,7 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2,4", help="concurrent stream counts")
     parser.add_argument("--seconds", type=float, default=60, help="least audio per stream")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="ASR_WORKERS (decode slots)")
     parser.add_argument("--show-text", action="store_true", help="print mistaken transcripts")
     parser.add_argument("--max-load", type=float, default=0.5)
     parser.add_argument("--patience", type=float, default=900, help="seconds to wait for it")
@@ -536,7 +537,7 @@ def main() -> None:
     load = wait_for_quiet(args.max_load, args.patience)
     print(f"machine: {machine()}; load average at start {load:.2f}", flush=True)
     token = secrets.token_urlsafe(16)
-    live, logs, batch = measure_service(token, counts, seconds)
+    live, logs, batch = measure_service(token, counts, seconds, args.workers)
     print_live(live)
     naive_logs: list[NaiveLog] = []
     if not args.skip_naive:
