@@ -7,6 +7,8 @@ chooses, and every refusal (handlers, body limit, rate limiter) goes through it.
 """
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
@@ -164,6 +166,17 @@ async def _grpc_error(request: Request, error: grpc.aio.AioRpcError) -> JSONResp
     return grpc_error_response(request.url.path, error)
 
 
+def describe_problems(problems: Sequence[Any], within: str = "") -> str:
+    """Pydantic's validation errors as one line, "where: what; ...", each place prefixed with
+    `within` (the field the model was read from, as the client named it)."""
+
+    def where(location: Sequence[object]) -> str:
+        path = ".".join(str(part) for part in location)
+        return f"{within}.{path}" if within and path else path or within
+
+    return "; ".join(f"{where(item['loc'])}: {item['msg']}" for item in problems)
+
+
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     problems = error.errors()
     if problems and problems[0]["type"] == "json_invalid":
@@ -171,9 +184,7 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
         detail, offset = problems[0].get("ctx", {}).get("error", ""), problems[0]["loc"][-1]
         message = f"the request body is not valid JSON: {detail} (at character {offset})"
         return error_response(request.url.path, 400, grpc.StatusCode.INVALID_ARGUMENT, message)
-    message = "; ".join(
-        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in problems
-    )
+    message = describe_problems(problems)
     # OpenAI names the first offending parameter: ("body", "timestamp_granularities[]", 0)
     # -> "timestamp_granularities".
     location = problems[0]["loc"] if problems else ()

@@ -52,7 +52,7 @@ from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.asr.buffer import END, AudioBuffer
 from paneas.gateway.auth import token_digest
-from paneas.gateway.errors import grpc_error_message, retry_after_seconds
+from paneas.gateway.errors import describe_problems, grpc_error_message, retry_after_seconds
 from paneas.services.runtime import wire
 from paneas.services.runtime.instance import INSTANCE_KEY
 
@@ -518,11 +518,7 @@ class WebSocketBridge:
         try:
             return StartConfig.model_validate(config)
         except ValidationError as error:
-            problems = "; ".join(
-                f"config.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-                for item in error.errors()
-            )
-            raise ClientError(problems) from None
+            raise ClientError(describe_problems(error.errors(), within="config")) from None
 
     async def _pump(self) -> None:
         """WebSocket -> queue, until the client leaves (returns) or errs (raises)."""

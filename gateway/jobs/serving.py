@@ -17,6 +17,7 @@ from sqlalchemy import Row
 
 from paneas.asr.v1 import asr_pb2
 from paneas.gateway.auth import token_digest
+from paneas.gateway.errors import describe_problems
 from paneas.gateway.jobs.protocol import (
     Job,
     JobError,
@@ -65,10 +66,7 @@ def _config(job_type: str, config: str) -> TranscriptionConfig:
     try:
         return TranscriptionConfig.model_validate(values)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or 'config'}: {item['msg']}"
-            for item in error.errors()
-        )
+        problems = describe_problems(error.errors())
         raise HTTPException(400, f"invalid config: {problems}") from None
 
 
