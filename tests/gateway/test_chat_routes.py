@@ -370,14 +370,17 @@ def test_bad_requests_are_400s_with_openais_body(gateway, headers, body, param):
     assert error["param"] == param
 
 
-def test_an_error_mid_stream_is_an_openai_error_event(client):
-    # A deadline shorter than the answer: the stream has started when the call fails.
+def test_an_error_mid_stream_is_an_openai_error_event(client, llm_service):
+    # A deadline shorter than the answer (~11 s for 2000 tokens) but past the first token,
+    # with room for a loaded machine: the stream has started when the call fails. A
+    # generation a previous test left would take the first token past it.
+    wait_for_idle_engine(llm_service, "StreamChat")
     stream = client.chat.completions.create(
         model=MODEL,
         messages=LONG_TASK,
         max_tokens=2000,
         stream=True,
-        extra_headers={"Grpc-Timeout": "1S"},
+        extra_headers={"Grpc-Timeout": "2S"},
     )
     received = []
     with pytest.raises(openai.APIError) as raised:
