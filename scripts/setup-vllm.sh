@@ -25,7 +25,8 @@ TORCH_CPU=torch==2.13.0+cpu
 # The GGUF-to-safetensors conversion (transformers comes with vLLM) and the tests.
 EXTRAS=(gguf==0.19.0 accelerate==1.15.0 pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0)
 # What `python -m paneas.services.llm` imports besides vLLM: the shared gRPC runtime and the
-# other engines' clients. Their pins come from pyproject.toml, so there is one place to bump.
+# other engines' clients. Their pins come from pyproject.toml (the core and the `llm` extra),
+# so there is one place to bump.
 SERVICE_DEPENDENCIES=(
   grpcio grpcio-health-checking grpcio-reflection protobuf googleapis-common-protos
   pydantic-settings structlog prometheus-client opentelemetry-sdk
@@ -48,11 +49,13 @@ import tomllib
 
 wanted = set(sys.argv[1:])
 with open("pyproject.toml", "rb") as file:
-    requirements = tomllib.load(file)["project"]["dependencies"]
+    project = tomllib.load(file)["project"]
+# The core (the runtime) and the LLM service's extra (its engines' clients).
+requirements = project["dependencies"] + project["optional-dependencies"]["llm"]
 found = {re.split(r"[\[=<>!~ ]", r, maxsplit=1)[0]: r for r in requirements}
 missing = wanted - found.keys()
 if missing:
-    sys.exit(f"not in pyproject.toml's dependencies: {', '.join(sorted(missing))}")
+    sys.exit(f"not in pyproject.toml's core or llm dependencies: {', '.join(sorted(missing))}")
 print("\n".join(found[name] for name in sorted(wanted)))
 PY
 }
