@@ -51,6 +51,7 @@ from starlette.websockets import (
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.analytics.models import UsageEvent
 from paneas.gateway.asr.buffer import END, AudioBuffer
+from paneas.gateway.asr.tasks import TASKS
 from paneas.gateway.auth import token_digest
 from paneas.gateway.errors import describe_problems, grpc_error_message, retry_after_seconds
 from paneas.services.runtime import wire
@@ -88,7 +89,6 @@ _ENCODINGS = {
     "pcm_s16le": asr_pb2.AUDIO_ENCODING_PCM_S16LE,
     "pcm_f32le": asr_pb2.AUDIO_ENCODING_PCM_F32LE,
 }
-_TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
 _SPEECH_EVENTS = {
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED: "speech_started",
     asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED: "speech_ended",
@@ -126,7 +126,7 @@ class StartConfig(BaseModel):
             config=asr_pb2.RecognitionConfig(
                 model=self.model,
                 language=self.language,
-                task=_TASKS[self.task],
+                task=TASKS[self.task],
                 initial_prompt=self.initial_prompt,
                 hotwords=self.hotwords,
                 word_timestamps=self.word_timestamps,

@@ -8,14 +8,13 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from paneas.asr.v1 import asr_pb2
+from paneas.gateway.asr.tasks import TASKS
 
 JobType = Literal["transcription", "ocr"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ResultFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
 # A job in one of these is done: it will not change again.
 FINISHED: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled"})
-
-TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
 
 
 def _words_list(value: object) -> object:

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 
 from paneas.asr.v1 import asr_pb2
 from paneas.gateway import calls
+from paneas.gateway.asr.tasks import TASKS
 from paneas.gateway.auth import require_token
 from paneas.gateway.metadata import grpc_metadata
-from paneas.gateway.openai.transcription.serving import TASKS
 from paneas.gateway.protojson import to_json
 
 router = APIRouter(tags=["asr"], dependencies=[Depends(require_token)])

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from paneas.asr.v1 import asr_pb2
 from paneas.gateway import calls
+from paneas.gateway.asr.tasks import TASKS
 from paneas.gateway.errors import grpc_error_message, openai_stream_error
 from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.openai.errors import OpenAIError
@@ -25,7 +26,6 @@ RECOGNIZE = "/paneas.asr.v1.AsrService/Recognize"
 RECOGNIZE_STREAM = "/paneas.asr.v1.AsrService/RecognizeStream"
 
 Task = Literal["transcribe", "translate"]
-TASKS = {"transcribe": asr_pb2.TASK_TRANSCRIBE, "translate": asr_pb2.TASK_TRANSLATE}
 
 
 def recognition_config(
