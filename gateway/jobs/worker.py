@@ -70,17 +70,19 @@ async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool
         if not await store.start(job_id):
             return
         log.info("job started", job_id=job_id)
-        audio = await storage.read(input_key(job_id))
         limit = runtime.grpc_max_message_bytes - 64 * 1024
-        if len(audio) > limit:
+        # Checked on the record, before reading: an upload may be up to JOBS_MAX_UPLOAD_BYTES
+        # (2 GiB), which the worker must not load only to refuse it.
+        if job.input_bytes > limit:
             await store.fail(
                 job_id,
                 "input_too_large",
-                f"the recording is {len(audio)} bytes; jobs send it to the ASR service in one "
+                f"the recording is {job.input_bytes} bytes; jobs send it to the ASR service in one "
                 f"message, at most {limit} bytes (GRPC_MAX_MESSAGE_BYTES) until recordings are "
                 "split into chunks",
             )
             return
+        audio = await storage.read(input_key(job_id))
         config = TranscriptionConfig.model_validate_json(job.config)
         try:
             response = await _recognize(job_id, store, settings, runtime, config, audio)
