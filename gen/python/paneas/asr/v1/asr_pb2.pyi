@@ -36,7 +36,7 @@ SPEECH_EVENT_TYPE_SPEECH_STARTED: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_ENDED: SpeechEventType
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("model", "language", "task", "initial_prompt", "hotwords", "vad_filter", "word_timestamps", "temperature", "beam_size")
+    __slots__ = ("model", "language", "task", "initial_prompt", "hotwords", "vad_filter", "word_timestamps", "temperature", "beam_size", "multichannel")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class RecognitionConfig(_message.Message):
     WORD_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MULTICHANNEL_FIELD_NUMBER: _ClassVar[int]
     model: str
     language: str
     task: Task
@@ -55,7 +56,8 @@ class RecognitionConfig(_message.Message):
     word_timestamps: bool
     temperature: float
     beam_size: int
-    def __init__(self, model: _Optional[str] = ..., language: _Optional[str] = ..., task: _Optional[_Union[Task, str]] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[_Iterable[str]] = ..., vad_filter: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ...) -> None: ...
+    multichannel: bool
+    def __init__(self, model: _Optional[str] = ..., language: _Optional[str] = ..., task: _Optional[_Union[Task, str]] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[_Iterable[str]] = ..., vad_filter: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ..., multichannel: _Optional[bool] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -104,7 +106,7 @@ class RecognizeStreamResponse(_message.Message):
     def __init__(self, language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., model: _Optional[str] = ..., segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("id", "text", "start_seconds", "end_seconds", "words", "avg_logprob", "no_speech_probability", "compression_ratio")
+    __slots__ = ("id", "text", "start_seconds", "end_seconds", "words", "avg_logprob", "no_speech_probability", "compression_ratio", "channel")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +115,7 @@ class Segment(_message.Message):
     AVG_LOGPROB_FIELD_NUMBER: _ClassVar[int]
     NO_SPEECH_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_RATIO_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
     id: int
     text: str
     start_seconds: float
@@ -121,7 +124,8 @@ class Segment(_message.Message):
     avg_logprob: float
     no_speech_probability: float
     compression_ratio: float
-    def __init__(self, id: _Optional[int] = ..., text: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., avg_logprob: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., compression_ratio: _Optional[float] = ...) -> None: ...
+    channel: int
+    def __init__(self, id: _Optional[int] = ..., text: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., avg_logprob: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., compression_ratio: _Optional[float] = ..., channel: _Optional[int] = ...) -> None: ...
 
 class Word(_message.Message):
     __slots__ = ("word", "start_seconds", "end_seconds", "confidence")
