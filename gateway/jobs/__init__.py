@@ -30,7 +30,10 @@ def install_jobs(app: FastAPI, settings: JobsSettings) -> None:
         raise ValueError("JOBS_ENABLED=true needs JOBS_BROKER_URL (redis://host:port/0)")
     url = settings.async_url()
     engine = open_engine(url)
-    app.state.jobs = Jobs(JobStore(engine), open_storage(settings.storage()), JobQueue(settings))
+    queue = JobQueue(settings)
+    # A job cancelled here has ended: its webhook is queued from here.
+    store = JobStore(engine, on_end=queue.notify_ended)
+    app.state.jobs = Jobs(store, open_storage(settings), queue)
     app.include_router(jobs_router.router)
     app_lifespan = app.router.lifespan_context
 

@@ -8,6 +8,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
 from paneas.gateway.analytics.settings import async_database_url
+from paneas.services.runtime.settings import (
+    PLACEHOLDER_MARKERS,
+    InsecureSecret,
+    secret_problem,
+)
 
 # Where jobs keep their files unless JOBS_STORAGE_URL says otherwise: beside the analytics
 # database, in the checkout's state folder.
@@ -25,9 +30,26 @@ class JobsSettings(BaseSettings):
     # The port of the Redis that `paneas` starts on loopback when JOBS_BROKER_URL is empty;
     # 0: a free one.
     redis_port: int = Field(0, ge=0, le=65535)
-    # Where inputs and results are stored: file:///absolute/folder (S3 is for later). Empty:
-    # `.state/jobs` under the working directory.
+    # Where inputs and results are stored: file:///absolute/folder, or s3://bucket[/prefix] on
+    # any S3-compatible store (the JOBS_S3_* settings below). Empty: `.state/jobs` under the
+    # working directory. Every gateway replica and worker must see the same store.
     storage_url: str = ""
+    # The S3 endpoint, e.g. http://minio:9000; empty: AWS S3 itself, in JOBS_S3_REGION.
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    # Both empty: boto3's own credential chain (AWS_* variables, an IAM role of the pod or
+    # instance). Set, neither may be a placeholder from the example files, and the secret
+    # must be at least 16 characters, or the gateway and the worker refuse to start.
+    s3_access_key_id: str = Field("", repr=False)
+    s3_secret_access_key: str = Field("", repr=False)
+    # Uploads go to S3 in parts of this many bytes (multipart upload): memory holds one part
+    # per upload in flight. S3 refuses parts under 5 MiB (all but the last).
+    s3_part_bytes: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024 * 1024 * 1024)
+    # Attempts of one S3 request (boto3's own retries, with backoff) before the storage
+    # counts as unavailable; and how long to connect, and to wait for an answer, seconds.
+    s3_max_attempts: PositiveInt = 3
+    s3_connect_timeout_seconds: PositiveFloat = 5.0
+    s3_read_timeout_seconds: PositiveFloat = 60.0
     # Largest upload; bigger ones get 413. Applies to /api/v1/jobs instead of
     # GATEWAY_MAX_BODY_BYTES, since recordings are long.
     max_upload_bytes: PositiveInt = 2 * 1024 * 1024 * 1024
@@ -44,6 +66,20 @@ class JobsSettings(BaseSettings):
     # acknowledged when they end (a worker that dies mid-job loses nothing), so it must be
     # longer than the longest job, or a long job would run twice at once, seconds.
     visibility_timeout_seconds: PositiveInt = 12 * 3600
+    # A job whose ASR service or storage is unavailable goes back to the queue and is tried
+    # again after this long, up to the worker's MAX_RETRIES times, then fails, seconds.
+    retry_seconds: PositiveFloat = 10.0
+
+    def model_post_init(self, context: object) -> None:
+        key_id = self.s3_access_key_id.lower()
+        if any(marker in key_id for marker in PLACEHOLDER_MARKERS):
+            raise InsecureSecret(
+                "JOBS_S3_ACCESS_KEY_ID holds a placeholder copied from an example file; set "
+                "the access key of the S3 store (compose: MINIO_ROOT_USER)"
+            )
+        secret = self.s3_secret_access_key
+        if secret and (problem := secret_problem("JOBS_S3_SECRET_ACCESS_KEY", secret)):
+            raise InsecureSecret(problem)
 
     def async_url(self) -> URL:
         return async_database_url(self.database_url)

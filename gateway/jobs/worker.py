@@ -20,27 +20,36 @@ from celery import Task
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.analytics.database import open_engine
+from paneas.gateway.jobs import housekeeping, metrics
 from paneas.gateway.jobs.protocol import FINISHED, TranscriptionConfig
 from paneas.gateway.jobs.queue import TRANSCRIBE, celery_app
 from paneas.gateway.jobs.settings import JobsSettings
-from paneas.gateway.jobs.storage import input_key, one_chunk, open_storage, result_key
+from paneas.gateway.jobs.storage import (
+    StorageUnavailable,
+    input_key,
+    one_chunk,
+    open_storage,
+    result_key,
+)
 from paneas.gateway.jobs.store import JobStore
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.runtime.settings import RuntimeSettings
 
 log = structlog.get_logger("paneas.jobs.worker")
 
-# The service is down, restarting or full: the job goes back to the queue and is tried again.
+# The service is down, restarting or full: the job goes back to the queue and is tried again
+# after JOBS_RETRY_SECONDS (so is a job whose storage is unavailable).
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
 MAX_RETRIES = 5
-RETRY_SECONDS = 10
 
 settings = JobsSettings()
 app = celery_app(settings)
+# Webhook deliveries, /metrics, the queue's gauges and retention's sweep.
+housekeeping.install(app, settings)
 
 
 class Retry(Exception):
-    """The ASR service could not take the job now."""
+    """The ASR service or the storage could not take the job now."""
 
 
 class Cancelled(Exception):
@@ -53,14 +62,14 @@ def transcribe(task: Task, job_id: str) -> None:
         final_try = task.request.retries >= MAX_RETRIES
         asyncio.run(run_transcription(job_id, settings, final_try=final_try))
     except Retry as error:
-        raise task.retry(countdown=RETRY_SECONDS, exc=error) from None
+        raise task.retry(countdown=settings.retry_seconds, exc=error) from None
 
 
 async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool = True) -> None:
     runtime = RuntimeSettings()
     engine = open_engine(settings.async_url())
-    store = JobStore(engine)
-    storage = open_storage(settings.storage())
+    store = JobStore(engine, on_end=housekeeping.job_ended(app))
+    storage = open_storage(settings)
     try:
         job = await store.get(job_id)
         if job is None or job.status in FINISHED:
@@ -85,7 +94,8 @@ async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool
         audio = await storage.read(input_key(job_id))
         config = TranscriptionConfig.model_validate_json(job.config)
         try:
-            response = await _recognize(job_id, store, settings, runtime, config, audio)
+            with metrics.CHUNK_SECONDS.labels("transcription").time():
+                response = await _recognize(job_id, store, settings, runtime, config, audio)
         except Cancelled:
             log.info("job cancelled while running", job_id=job_id)
             return
@@ -106,6 +116,14 @@ async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool
         log.info("job succeeded", job_id=job_id, audio_seconds=response.duration_seconds)
     except (Retry, asyncio.CancelledError):
         raise
+    except StorageUnavailable as error:
+        # Its input unreadable or its result unwritable: tried again later; the last try
+        # fails the job with the store's words. A result never written is no success.
+        if not final_try and await store.requeue(job_id):
+            log.warning("job retried", job_id=job_id, code="storage_unavailable")
+            raise Retry(str(error)) from None
+        if await store.fail(job_id, "storage_unavailable", str(error)):
+            log.warning("job failed", job_id=job_id, code="storage_unavailable", error=str(error))
     except Exception as error:
         # Whatever it was (storage, database, a bug), the job must not look running forever.
         if not await store.fail(job_id, "internal", f"the worker failed: {error!r}"):

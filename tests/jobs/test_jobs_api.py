@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from paneas.gateway.app import create_app
 from paneas.gateway.jobs.protocol import TranscriptionConfig
+from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import FileStorage, open_storage
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.launcher import jobs_components
@@ -143,7 +144,7 @@ def test_config_defaults_skip_silence():
 
 
 async def test_file_storage_streams_and_leaves_no_partial_file(tmp_path):
-    storage = open_storage((tmp_path / "jobs").as_uri())
+    storage = open_storage(JobsSettings(storage_url=(tmp_path / "jobs").as_uri()))
     assert isinstance(storage, FileStorage)
 
     async def chunks():
@@ -167,9 +168,11 @@ async def test_file_storage_streams_and_leaves_no_partial_file(tmp_path):
     assert not (tmp_path / "jobs" / "job").exists()
 
 
-def test_only_file_storage_for_now():
-    with pytest.raises(ValueError, match="only file://"):
-        open_storage("s3://bucket/jobs")
+def test_storage_urls_name_a_folder_or_a_bucket():
+    with pytest.raises(ValueError, match=r"use file:///absolute/folder or s3://bucket\[/prefix\]"):
+        open_storage(JobsSettings(storage_url="gs://bucket/jobs"))
+    with pytest.raises(ValueError, match="name the bucket"):
+        open_storage(JobsSettings(storage_url="s3:///jobs"))
 
 
 def test_the_embedded_stack_starts_redis_on_loopback_and_one_worker(monkeypatch):
