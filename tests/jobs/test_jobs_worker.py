@@ -1,96 +1,19 @@
 """Jobs end to end on real processes: Redis, one worker, the suite's ASR service and a
-gateway of this module's own with jobs on."""
+gateway of this module's own with jobs on (the fixtures in conftest.py), files stored in a
+local folder."""
 
-import secrets
 import time
 
 import httpx
 import numpy as np
 import pytest
 
-from paneas.gateway.jobs.protocol import FINISHED
 from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
-from paneas.services.processes import ServiceProcess, wait_until
-from tests.conftest import start_gateway
+from paneas.services.processes import wait_until
+from tests.jobs.conftest import finished, submit
 from tests.support.audio import encode_audio, load_float32_16k
-from tests.support.redis_server import RedisServer
 
 JFK = SAMPLES["jfk"].transcript
-
-
-@pytest.fixture(scope="module")
-def jobs_redis(tmp_path_factory):
-    redis = RedisServer(tmp_path_factory.mktemp("jobs-redis") / "redis.log")
-    yield redis
-    redis.kill()
-
-
-@pytest.fixture(scope="module")
-def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
-    state = tmp_path_factory.mktemp("jobs-state")
-    return {
-        "JOBS_ENABLED": "true",
-        "JOBS_BROKER_URL": jobs_redis.url,
-        "JOBS_STORAGE_URL": (state / "storage").as_uri(),
-        "DATABASE_URL": f"sqlite:///{state}/gateway.db",
-        "JOBS_PROGRESS_INTERVAL_SECONDS": "0.2",
-    }
-
-
-@pytest.fixture(scope="module")
-def jobs_worker(jobs_env, asr_service, api_token, tmp_path_factory):
-    env = {**jobs_env, "API_TOKENS": api_token, "GATEWAY_ASR_TARGET": asr_service.target}
-    log = tmp_path_factory.mktemp("jobs-worker") / "worker.log"
-    worker = ServiceProcess("paneas.gateway.jobs", env, log)
-    wait_until(lambda: " ready." in worker.log_text(), "jobs worker", worker.process, timeout=60)
-    yield worker
-    worker.stop()
-
-
-@pytest.fixture(scope="module")
-def other_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
-@pytest.fixture(scope="module")
-def jobs_gateway(jobs_env, jobs_worker, asr_service, api_token, other_token, tmp_path_factory):
-    running = start_gateway(
-        f"{api_token},{other_token}",
-        "",
-        tmp_path_factory.mktemp("jobs-gateway"),
-        GATEWAY_ASR_TARGET=asr_service.target,
-        ANALYTICS_ENABLED="false",
-        **jobs_env,
-    )
-    yield running
-    running.process.stop()
-
-
-@pytest.fixture(scope="module")
-def client(jobs_gateway, api_token):
-    with httpx.Client(
-        base_url=jobs_gateway.url, headers={"Authorization": f"Bearer {api_token}"}, timeout=60
-    ) as client:
-        yield client
-
-
-def submit(client: httpx.Client, config: str = '{"language": "en"}') -> dict:
-    with sample_path("jfk").open("rb") as audio:
-        answer = client.post(
-            "/api/v1/jobs", files={"file": ("jfk.wav", audio)}, data={"config": config}
-        )
-    assert answer.status_code == 202, answer.text
-    return answer.json()
-
-
-def finished(client: httpx.Client, job_id: str, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in FINISHED:
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
 
 
 def test_a_recording_is_transcribed_and_rendered(client, jobs_gateway, other_token):
