@@ -33,7 +33,7 @@ def install_jobs(app: FastAPI, settings: JobsSettings) -> None:
     queue = JobQueue(settings)
     # A job cancelled here has ended: its webhook is queued from here.
     store = JobStore(engine, on_end=queue.notify_ended)
-    app.state.jobs = Jobs(store, open_storage(settings), queue)
+    app.state.jobs = Jobs(store, open_storage(settings), queue, settings)
     app.include_router(jobs_router.router)
     app_lifespan = app.router.lifespan_context
 

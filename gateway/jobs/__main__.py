@@ -1,7 +1,7 @@
 """`python -m paneas.gateway.jobs`: one jobs worker (Celery, prefork with one child: one job
 at a time, and a child that dies mid-job gives its task back to the queue)."""
 
-from paneas.gateway.jobs.queue import QUEUE
+from paneas.gateway.jobs.queue import QUEUE, WEBHOOK_QUEUE
 from paneas.gateway.jobs.worker import app
 from paneas.services.runtime.logs import configure_logging
 from paneas.services.runtime.settings import RuntimeSettings
@@ -16,7 +16,8 @@ def main() -> None:
     app.worker_main(
         [
             "worker",
-            f"--queues={QUEUE}",
+            # Webhooks too: a delivery waits at most for the job running now.
+            f"--queues={QUEUE},{WEBHOOK_QUEUE}",
             "--pool=prefork",
             "--concurrency=1",
             f"--loglevel={runtime.log_level}",

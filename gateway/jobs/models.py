@@ -1,7 +1,18 @@
 """The job records: one row per job, the source of truth for its status and progress (the
 queue only carries job ids). Timestamps are naive UTC, as analytics' are."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -32,7 +43,20 @@ jobs = Table(
     Column("created_at", DateTime(), nullable=False),
     Column("started_at", DateTime()),
     Column("finished_at", DateTime()),
+    # The webhook's delivery (`webhooks.py`): pending, delivered, failed (attempts spent) or
+    # refused (its target is not allowed); attempts so far, the last answer's HTTP status and
+    # the last attempt's error.
+    Column("webhook_state", String(16)),
+    Column("webhook_attempts", Integer, nullable=False, server_default="0"),
+    Column("webhook_last_status", Integer),
+    Column("webhook_last_error", Text),
+    # When retention (`retention.py`) deleted the job's files; NULL on an `expired` job whose
+    # files are still to be deleted (the sweep stopped between marking and deleting).
+    Column("expired_at", DateTime()),
     # Listing is per owner, newest first.
     Index("ix_jobs_owner_created_at", "owner", "created_at"),
     Index("ix_jobs_owner_idempotency_key", "owner", "idempotency_key"),
+    # The queue's gauges (oldest queued) and retention's sweep (finished long ago).
+    Index("ix_jobs_status_created_at", "status", "created_at"),
+    Index("ix_jobs_status_finished_at", "status", "finished_at"),
 )

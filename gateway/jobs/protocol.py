@@ -11,10 +11,11 @@ from paneas.asr.v1 import asr_pb2
 from paneas.gateway.asr.tasks import TASKS
 
 JobType = Literal["transcription", "ocr"]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# `expired`: ended more than JOBS_RETENTION_HOURS ago; its input and result are deleted.
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
 ResultFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
-# A job in one of these is done: it will not change again.
-FINISHED: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled"})
+# A job in one of these is done: it will not change again (but to `expired`).
+FINISHED: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled", "expired"})
 
 
 def _words_list(value: object) -> object:
@@ -69,8 +70,17 @@ class JobError(BaseModel):
 
 
 class JobWebhook(BaseModel):
-    # Stored only: delivery is not built yet.
+    """The delivery of the job's webhook (`webhooks.py`)."""
+
     url: str
+    # pending (not ended yet, or retrying), delivered, failed (every attempt failed) or
+    # refused (its target or this server's secret does not allow it).
+    state: Literal["pending", "delivered", "failed", "refused"] = "pending"
+    attempts: int = 0
+    # The HTTP status of the last answer; None before any, or when the last attempt got none
+    # (then `last_error` says why).
+    last_status: int | None = None
+    last_error: str | None = None
 
 
 class TranscriptWord(BaseModel):

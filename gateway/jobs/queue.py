@@ -4,18 +4,28 @@ else is in the job's record and its stored input."""
 
 import asyncio
 
+import structlog
 from celery import Celery
+from sqlalchemy import Row
 
 from paneas.gateway.jobs.settings import JobsSettings
 
+log = structlog.get_logger("paneas.gateway.jobs")
+
 QUEUE = "jobs"
 TRANSCRIBE = "paneas.jobs.transcribe"
+# Webhook deliveries have a queue of their own: behind the jobs' queue they would wait for
+# every queued job; on their own, a worker takes one between two jobs (Redis serves a
+# worker's queues in turn).
+WEBHOOK_QUEUE = "jobs-webhooks"
+WEBHOOK = "paneas.jobs.webhook"
 
 
 def celery_app(settings: JobsSettings) -> Celery:
     app = Celery("paneas-jobs", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_default_queue=QUEUE,
+        task_routes={WEBHOOK: {"queue": WEBHOOK_QUEUE}},
         # Acknowledged when the task ends, and given back if its process dies: a worker lost
         # mid-job loses no job. Tasks are idempotent (the record's status decides what runs).
         task_acks_late=True,
@@ -37,12 +47,24 @@ class JobQueue:
     """The gateway's side. Celery's client calls block on the broker, so they run in a
     thread."""
 
-    def __init__(self, settings: JobsSettings) -> None:
-        self.app = celery_app(settings)
+    def __init__(self, settings: JobsSettings, app: Celery | None = None) -> None:
+        # The worker passes its own app (it queues webhooks); the gateway has one of its own.
+        self.app = app or celery_app(settings)
 
     async def submit(self, task: str, job_id: str) -> None:
         # The task id is the job id: a revoke needs nothing else.
         await asyncio.to_thread(self.app.send_task, task, args=[job_id], task_id=job_id)
+
+    async def notify_ended(self, job: Row) -> None:
+        """Queues the delivery of an ended job's webhook, if it has one (`JobStore.on_end`).
+        Its task id is not the job id, which a cancellation revokes."""
+        if not job.webhook_url:
+            return
+        try:
+            await asyncio.to_thread(self.app.send_task, WEBHOOK, args=[job.id])
+        except Exception:
+            # The job's end stands; only its notification is lost (the broker is down).
+            log.exception("webhook not queued", job_id=job.id)
 
     async def revoke(self, job_id: str) -> None:
         """A queued task is dropped when a worker takes it; a running one notices its job's

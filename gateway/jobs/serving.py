@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlparse
 
 from fastapi import HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -18,6 +17,7 @@ from sqlalchemy import Row
 from paneas.asr.v1 import asr_pb2
 from paneas.gateway.auth import token_digest
 from paneas.gateway.errors import describe_problems
+from paneas.gateway.jobs import webhooks
 from paneas.gateway.jobs.protocol import (
     Job,
     JobError,
@@ -31,6 +31,7 @@ from paneas.gateway.jobs.protocol import (
     utc,
 )
 from paneas.gateway.jobs.queue import TRANSCRIBE, JobQueue
+from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import Storage, chunks_of, input_key, result_key
 from paneas.gateway.jobs.store import JobStore, now
 from paneas.gateway.openai.transcription.render import srt, vtt
@@ -46,6 +47,7 @@ class Jobs:
     store: JobStore
     storage: Storage
     queue: JobQueue
+    settings: JobsSettings
 
 
 def _jobs(request: Request) -> Jobs:
@@ -70,12 +72,18 @@ def _config(job_type: str, config: str) -> TranscriptionConfig:
         raise HTTPException(400, f"invalid config: {problems}") from None
 
 
-def _webhook(url: str) -> str | None:
+async def _webhook(url: str, settings: JobsSettings) -> str | None:
+    """The webhook URL, refused (400) when it could never be delivered: malformed, reaching
+    a non-public address (SSRF), or this server has no signing secret."""
     if not url:
         return None
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise HTTPException(400, f"webhook_url {url!r} is not an http(s) URL")
+    try:
+        webhooks.split_url(url)
+        if problem := webhooks.secret_refusal(settings):
+            raise HTTPException(400, f"webhook_url cannot be used: {problem}")
+        await webhooks.check_target(url, settings.webhook_allow_private)
+    except (webhooks.WebhookRefused, webhooks.WebhookUnresolved) as error:
+        raise HTTPException(400, str(error)) from None
     return url
 
 
@@ -89,8 +97,8 @@ async def create(
     idempotency_key: str | None,
 ) -> Job:
     parsed = _config(job_type, config)
-    webhook = _webhook(webhook_url)
     jobs = _jobs(request)
+    webhook = await _webhook(webhook_url, jobs.settings)
     owner = token_digest(token)
     if idempotency_key:
         if len(idempotency_key) > 255:
@@ -119,6 +127,7 @@ async def create(
         "filename": (file.filename or "upload")[:255],
         "input_bytes": size,
         "webhook_url": webhook,
+        "webhook_state": "pending" if webhook else None,
         "idempotency_key": idempotency_key or None,
         "created_at": now(),
     }
@@ -163,7 +172,15 @@ def _job(row: Row, result: Transcript | None = None) -> Job:
         error=JobError(code=row.error_code, message=row.error_message or "")
         if row.error_code
         else None,
-        webhook=JobWebhook(url=row.webhook_url) if row.webhook_url else None,
+        webhook=JobWebhook(
+            url=row.webhook_url,
+            state=row.webhook_state or "pending",
+            attempts=row.webhook_attempts,
+            last_status=row.webhook_last_status,
+            last_error=row.webhook_last_error,
+        )
+        if row.webhook_url
+        else None,
     )
 
 
@@ -177,6 +194,14 @@ async def get(request: Request, token: str, job_id: str) -> Job:
 
 async def result(request: Request, token: str, job_id: str, fmt: ResultFormat) -> Response:
     row = await _owned(request, token, job_id)
+    if row.status == "expired":
+        # Gone, not missing: the job is still listed, its result deleted for good.
+        hours = _jobs(request).settings.retention_hours
+        raise HTTPException(
+            410,
+            f"job {job_id!r} expired: its input and result were deleted {hours:g} h after it "
+            "ended (JOBS_RETENTION_HOURS)",
+        )
     if row.status != "succeeded":
         raise HTTPException(
             409, f"job {job_id!r} is {row.status}; it has a result once it has succeeded"

@@ -69,6 +69,35 @@ class JobsSettings(BaseSettings):
     # A job whose ASR service or storage is unavailable goes back to the queue and is tried
     # again after this long, up to the worker's MAX_RETRIES times, then fails, seconds.
     retry_seconds: PositiveFloat = 10.0
+    # Key of the webhooks' `X-Paneas-Signature` (HMAC-SHA256), shared with the receivers.
+    # Empty: jobs asking for a webhook are refused (400). Set, it must be at least 16
+    # characters and no placeholder from the example files, or the gateway and the worker
+    # refuse to start.
+    webhook_secret: str = Field("", repr=False)
+    # Let webhooks reach private, loopback and link-local addresses (a receiver on the same
+    # host or network). Off, such targets are refused at creation and again at delivery.
+    webhook_allow_private: bool = False
+    # Deadline of one delivery attempt (connect, send, answer), seconds.
+    webhook_timeout_seconds: PositiveFloat = 10.0
+    # Attempts of one delivery, the first included; the n-th retry waits base * 2^(n-1):
+    # 6 attempts at 20 s are 20+40+80+160+320 s, about 10 minutes from first to last.
+    webhook_attempts: PositiveInt = 6
+    webhook_retry_base_seconds: PositiveFloat = 20.0
+    # The gateway's public base URL (https://api.example.com): a webhook's `result_url` is
+    # absolute with it, a path (/api/v1/jobs/<id>/result) without.
+    public_url: str = ""
+    # Jobs finished longer ago than this have their input and result deleted and become
+    # `expired`, hours (fractions allowed).
+    retention_hours: PositiveFloat = 72.0
+    # How often the worker looks for jobs to expire, seconds.
+    retention_interval_seconds: PositiveFloat = 600.0
+    # The worker's /metrics (Prometheus); port 0: none. Loopback unless a scraper elsewhere
+    # needs it (compose, Kubernetes: 0.0.0.0).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9455, ge=0, le=65535)
+    # How often the worker reads the queue's gauges (queued, running, oldest) from the job
+    # records, seconds.
+    metrics_interval_seconds: PositiveFloat = 15.0
 
     def model_post_init(self, context: object) -> None:
         key_id = self.s3_access_key_id.lower()
@@ -79,6 +108,10 @@ class JobsSettings(BaseSettings):
             )
         secret = self.s3_secret_access_key
         if secret and (problem := secret_problem("JOBS_S3_SECRET_ACCESS_KEY", secret)):
+            raise InsecureSecret(problem)
+        if self.webhook_secret and (
+            problem := secret_problem("JOBS_WEBHOOK_SECRET", self.webhook_secret)
+        ):
             raise InsecureSecret(problem)
 
     def async_url(self) -> URL:

@@ -3,7 +3,7 @@ worker. Every change of status is a conditional UPDATE on the status it expects,
 cancellation and a worker finishing at the same moment cannot both win, and a task delivered
 twice cannot move a finished job."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,15 @@ async def upgrade_schema(engine: AsyncEngine) -> None:
 @dataclass
 class JobStore:
     engine: AsyncEngine
+    # Called with the job's record once it has ended (succeeded, failed, cancelled), by the
+    # one caller whose change of status won: its webhook is queued and its metrics counted
+    # (the worker's from `housekeeping.install`, the gateway's `JobQueue.notify_ended`).
+    on_end: Callable[[Row], Awaitable[None]] | None = None
+
+    async def _ended(self, job_id: str, moved: bool) -> bool:
+        if moved and self.on_end is not None and (row := await self.get(job_id)) is not None:
+            await self.on_end(row)
+        return moved
 
     async def create(self, **values: object) -> None:
         async with self.engine.begin() as connection:
@@ -110,7 +119,7 @@ class JobStore:
         )
 
     async def succeed(self, job_id: str, duration_seconds: float) -> bool:
-        return await self._move(
+        moved = await self._move(
             job_id,
             ("running",),
             status="succeeded",
@@ -118,9 +127,10 @@ class JobStore:
             duration_seconds=duration_seconds,
             finished_at=now(),
         )
+        return await self._ended(job_id, moved)
 
     async def fail(self, job_id: str, code: str, message: str) -> bool:
-        return await self._move(
+        moved = await self._move(
             job_id,
             ("queued", "running"),
             status="failed",
@@ -128,11 +138,13 @@ class JobStore:
             error_message=message,
             finished_at=now(),
         )
+        return await self._ended(job_id, moved)
 
     async def cancel(self, job_id: str) -> bool:
-        return await self._move(
+        moved = await self._move(
             job_id, ("queued", "running"), status="cancelled", finished_at=now()
         )
+        return await self._ended(job_id, moved)
 
     async def status(self, job_id: str) -> str | None:
         async with self.engine.connect() as connection:

@@ -44,8 +44,9 @@ MAX_RETRIES = 5
 
 settings = JobsSettings()
 app = celery_app(settings)
-# Webhook deliveries, /metrics, the queue's gauges and retention's sweep.
-housekeeping.install(app, settings)
+# Webhook deliveries, /metrics, the queue's gauges and retention's sweep; `job_ended` counts
+# a job that ended and queues its webhook.
+job_ended = housekeeping.install(app, settings)
 
 
 class Retry(Exception):
@@ -68,7 +69,7 @@ def transcribe(task: Task, job_id: str) -> None:
 async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool = True) -> None:
     runtime = RuntimeSettings()
     engine = open_engine(settings.async_url())
-    store = JobStore(engine, on_end=housekeeping.job_ended(app))
+    store = JobStore(engine, on_end=job_ended)
     storage = open_storage(settings)
     try:
         job = await store.get(job_id)

@@ -2,7 +2,7 @@
 
 - POST /api/v1/jobs: multipart `file`, `type`, `config` (JSON), `webhook_url` -> 202, the job
 - GET /api/v1/jobs/{id}: the job, with its result once it has succeeded
-- GET /api/v1/jobs/{id}/result?format=json|verbose_json|text|srt|vtt
+- GET /api/v1/jobs/{id}/result?format=json|verbose_json|text|srt|vtt (410 once expired)
 - GET /api/v1/jobs?status=&limit=&after=: the caller's jobs, newest first
 - DELETE /api/v1/jobs/{id}: cancel a queued or running job, remove a finished one
 """
@@ -35,7 +35,10 @@ async def create_job(
     config: Annotated[
         str, Form(description='JSON object, e.g. {"language": "en", "word_timestamps": true}')
     ] = "{}",
-    webhook_url: Annotated[str, Form(description="Stored; delivery is not built yet")] = "",
+    webhook_url: Annotated[
+        str,
+        Form(description="POSTed a signed JSON notice when the job ends (public http(s) URL)"),
+    ] = "",
     idempotency_key: Annotated[
         str | None,
         Header(description="The same key from the same token within 24 h: the same job"),
