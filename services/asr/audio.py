@@ -1,6 +1,7 @@
 """Audio in: encoded files decoded with PyAV, raw streamed PCM converted chunk by chunk.
 
-Everything leaves here as mono float32 at Whisper's 16 kHz.
+Everything leaves here as mono float32 at Whisper's 16 kHz: the channels mixed down, or one
+channel of a file taken alone (multichannel recognition transcribes each on its own).
 """
 
 import io
@@ -14,6 +15,8 @@ from paneas.services.asr.errors import AudioTooLong, InvalidAudio
 SAMPLE_RATE = 16_000
 MIN_STREAM_RATE = 8_000
 MAX_STREAM_RATE = 48_000
+# Most channels a stream's PCM, or a file transcribed channel by channel, may have.
+MAX_CHANNELS = 8
 _FORMATS = "wav, mp3, ogg/opus, webm, m4a, flac"
 
 
@@ -58,7 +61,8 @@ def _too_long(max_seconds: float, setting: str, stated: float | None = None) -> 
 
 class EncodedFile:
     """An encoded file (any container and codec FFmpeg knows, any sample rate), decoded in
-    pieces of 16 kHz mono float32.
+    pieces of 16 kHz mono float32: its channels mixed down, or only `channel` (0-based; a mono
+    file has channel 0).
 
     Opening it reads only the container's header: a file whose stated duration is over
     `max_seconds` is refused there, before any decoding, whatever its compression ratio.
@@ -67,11 +71,23 @@ class EncodedFile:
     windows of samples at once (64 kB per second of window).
     """
 
-    def __init__(self, data: bytes, max_seconds: float, setting: str = LIMIT_SETTING) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        max_seconds: float,
+        setting: str = LIMIT_SETTING,
+        channel: int | None = None,
+    ) -> None:
         self._max_seconds = max_seconds
         self._setting = setting
         self._max_samples = int(max_seconds * SAMPLE_RATE)
+        self._channel = channel
         self._container = _open(data)
+        stream = self._container.streams.audio[0]
+        self.channels = max(stream.channels, 1)
+        if channel is not None and not 0 <= channel < self.channels:
+            self._container.close()
+            raise InvalidAudio(f"the audio has no channel {channel}, only {self.channels}")
         self.stated_seconds = stated_seconds(self._container)
         # A second of slack: estimates from the bitrate are rarely exact.
         if self.stated_seconds is not None and self.stated_seconds > max_seconds + 1:
@@ -86,7 +102,12 @@ class EncodedFile:
 
     def pieces(self) -> Iterator[np.ndarray]:
         """The samples as the decoder produces them (a few thousand at a time)."""
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        if self._channel is None:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        else:
+            # Planar, channels kept as they are: one row per channel, of which one is taken.
+            layout = self._container.streams.audio[0].layout
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
         total = 0
         try:
             for frame in self._container.decode(audio=0):
@@ -95,11 +116,11 @@ class EncodedFile:
                     if total > self._max_samples:
                         raise _too_long(self._max_seconds, self._setting)
                     self.decoded_seconds = total / SAMPLE_RATE
-                    yield out.to_ndarray().reshape(-1)
+                    yield self._samples(out)
             for out in resampler.resample(None):
                 total += out.samples
                 self.decoded_seconds = total / SAMPLE_RATE
-                yield out.to_ndarray().reshape(-1)
+                yield self._samples(out)
         except av.error.FFmpegError as error:
             if total == 0:
                 raise InvalidAudio(
@@ -110,6 +131,12 @@ class EncodedFile:
         if total == 0:
             raise InvalidAudio("the audio has no samples; send a file with sound in it")
         self.finished = True
+
+    def _samples(self, frame: av.AudioFrame) -> np.ndarray:
+        samples = frame.to_ndarray()
+        if self._channel is None:
+            return samples.reshape(-1)
+        return samples[self._channel].copy()
 
     def windows(self, window_seconds: float) -> Iterator[tuple[float, np.ndarray]]:
         """(offset in seconds, samples) of consecutive windows of at most `window_seconds`,
@@ -161,8 +188,8 @@ def check_pcm_format(sample_rate: int, channels: int) -> None:
             f"sample_rate_hertz {sample_rate} is out of range: send audio sampled at "
             f"{MIN_STREAM_RATE}-{MAX_STREAM_RATE} Hz (16000 is native)"
         )
-    if not 1 <= channels <= 8:
-        raise InvalidAudio(f"audio_channel_count {channels} is out of range (1-8)")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InvalidAudio(f"audio_channel_count {channels} is out of range (1-{MAX_CHANNELS})")
 
 
 class PcmConverter:

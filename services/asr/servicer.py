@@ -102,7 +102,13 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         admitted before any decoding, decoded window by window (`files.py`)."""
         options = self._engine.options_of(config)
         async for step in transcribe_file(
-            self._engine, self._scheduler, self._settings, audio_bytes, options, on_decoded
+            self._engine,
+            self._scheduler,
+            self._settings,
+            audio_bytes,
+            options,
+            on_decoded,
+            multichannel=config.multichannel,
         ):
             yield step
 
@@ -166,6 +172,11 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         endpointing = streaming.endpointing
         if endpointing.silence_duration_ms < 0 or endpointing.max_utterance_ms < 0:
             raise InvalidRequest("endpointing durations must be positive (0 = default)")
+        if streaming.config.multichannel:
+            raise InvalidRequest(
+                "multichannel is for files (Recognize, RecognizeStream); a live stream mixes "
+                "its audio_channel_count channels down: open one stream per channel instead"
+            )
         sample_rate = streaming.sample_rate_hertz or SAMPLE_RATE
         channels = streaming.audio_channel_count or 1
         check_pcm_format(sample_rate, channels)

@@ -4,13 +4,16 @@ decoding to what Whisper takes, encoding in the formats clients send."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import wave
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from faster_whisper import decode_audio
+
+from paneas.services.asr.evaluation import sample_path
 
 
 def load_float32_16k(source: str | Path | bytes) -> np.ndarray:
@@ -86,3 +89,24 @@ def _frames(source: str | Path | np.ndarray, source_rate: int) -> Iterator[av.Au
         frame.sample_rate = source_rate
         frame.pts, frame.time_base = start, Fraction(1, source_rate)
         yield frame
+
+
+def call_recording(parties: Sequence[tuple[str, float]]) -> bytes:
+    """A 16 kHz PCM16 WAV with one channel per party, as call recorders write them: party i's
+    speech clip (a SAMPLES name) on channel i, starting `offset` seconds in, silence around
+    it."""
+    clips = [
+        (int(offset * 16000), np.clip(load_float32_16k(sample_path(name)), -1.0, 1.0))
+        for name, offset in parties
+    ]
+    length = max(start + clip.size for start, clip in clips) + 8000
+    channels = np.zeros((length, len(clips)), dtype=np.int16)
+    for number, (start, clip) in enumerate(clips):
+        channels[start : start + clip.size, number] = (clip * 32767).astype(np.int16)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(len(clips))
+        file.setsampwidth(2)
+        file.setframerate(16000)
+        file.writeframes(channels.tobytes())
+    return out.getvalue()
