@@ -207,6 +207,8 @@ def test_jobs_workers_share_the_gateways_image_and_jobs_settings(resolved):
         assert worker["environment"][key] == gateway["environment"][key], key
     env = worker["environment"]
     assert env["JOBS_ENABLED"] == "true" and env["GATEWAY_ASR_TARGET"] == "envoy:9000"
+    # Prometheus scrapes each replica's /metrics from its own container.
+    assert env["JOBS_METRICS_HOST"] == "0.0.0.0" and env["JOBS_METRICS_PORT"] == "9455"
     assert env["JOBS_STORAGE_URL"] == "s3://paneas-jobs"
     assert env["JOBS_S3_ENDPOINT_URL"] == "http://minio:9000" and "minio" in services
     assert env["JOBS_BROKER_URL"].endswith("@redis:6379/1")  # rate limits keep database 0
