@@ -210,7 +210,12 @@ def jobs_components(env: dict[str, str]) -> list[Component]:
             "paneas.gateway.jobs",
             f"{broker.scheme}://{broker.hostname}:{broker.port or 6379}",
             celery_ping_probe(jobs),
-            [f"worker, one job at a time; files in {jobs.storage()}"],
+            [f"worker, one job at a time; files in {jobs.storage()}"]
+            + (
+                [f"metrics http://{jobs.metrics_host}:{jobs.metrics_port}/metrics"]
+                if jobs.metrics_port
+                else []
+            ),
         )
     )
     return components
