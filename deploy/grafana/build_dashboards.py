@@ -523,14 +523,19 @@ SYSTEM = dashboard(
         ),
         panel(
             "Resident memory by process",
-            [q('process_resident_memory_bytes{job=~"gateway|asr|llm|ocr|tts"}', "{{instance}}")],
+            [
+                q(
+                    'process_resident_memory_bytes{job=~"gateway|asr|llm|ocr|tts|jobs"}',
+                    "{{instance}}",
+                )
+            ],
             "bytes",
         ),
         panel(
             "CPU by process (cores)",
             [
                 q(
-                    f'rate(process_cpu_seconds_total{{job=~"gateway|asr|llm|ocr|tts"}}[{RATE}])',
+                    f'rate(process_cpu_seconds_total{{job=~"gateway|asr|llm|ocr|tts|jobs"}}[{RATE}])',
                     "{{instance}}",
                 )
             ],
@@ -573,6 +578,54 @@ SYSTEM = dashboard(
                 q("paneas_tts_queue_depth", "queued sentences"),
             ],
             "s",
+        ),
+        # Every jobs worker reports the same job records: max over them.
+        panel(
+            "Jobs queued / running",
+            [q("max(paneas_jobs_queued)", "queued"), q("max(paneas_jobs_running)", "running")],
+            "short",
+        ),
+        panel(
+            "Oldest queued job waiting",
+            [q("max(paneas_jobs_oldest_queued_seconds)", "oldest queued")],
+            "s",
+        ),
+        panel(
+            "Job duration p95 / ASR call p95",
+            [
+                q(
+                    "histogram_quantile(0.95, sum by (le, type) "
+                    f"(rate(paneas_jobs_duration_seconds_bucket[{RATE}])))",
+                    "job {{type}}",
+                ),
+                q(
+                    "histogram_quantile(0.95, sum by (le, type) "
+                    f"(rate(paneas_jobs_chunk_seconds_bucket[{RATE}])))",
+                    "call {{type}}",
+                ),
+            ],
+            "s",
+        ),
+        panel(
+            "Jobs: audio (seconds per second), failures by reason",
+            [
+                q(f"sum(rate(paneas_jobs_audio_seconds_total[{RATE}]))", "audio s/s"),
+                q(
+                    f"sum by (reason) (rate(paneas_jobs_failures_total[{RATE}]))",
+                    "failed {{reason}}",
+                ),
+            ],
+            "short",
+        ),
+        panel(
+            "Job webhooks by outcome",
+            [
+                q(
+                    f"sum by (outcome) (rate(paneas_jobs_webhook_deliveries_total[{RATE}]))",
+                    "{{outcome}}",
+                )
+            ],
+            "ops",
         ),
         panel(
             "Analytics events dropped",

@@ -111,6 +111,7 @@ def test_every_promql_metric_exists_in_our_code():
         "paneas_llm_",
         "paneas_ocr_",
         "paneas_tts_",
+        "paneas_jobs_",
         "grpc_server_",
         "DCGM_FI_DEV_",
         "envoy_",
