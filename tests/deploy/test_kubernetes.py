@@ -172,10 +172,21 @@ def test_network_policies_deny_by_default_and_keep_services_behind_envoy(objects
     assert grpc_ports == set(SERVICES.values())
     envoy_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "envoy"}}}
     assert grpc[0]["from"] == [envoy_pods]
-    for store in ("redis", "postgres"):
+    # The stores: only from what uses them (the queue, the records, the files).
+    users = {
+        "redis": {"gateway", "jobs-worker"},
+        "postgres": {"gateway", "jobs-worker"},
+        "minio": {"gateway", "jobs-worker", "minio-bucket"},
+    }
+    for store, names in users.items():
         (rule,) = policies[store]["spec"]["ingress"]
-        gateway_pods = rule["from"][0]["podSelector"]["matchLabels"]
-        assert gateway_pods == {"app.kubernetes.io/name": "gateway"}
+        (source,) = rule["from"]
+        (expression,) = source["podSelector"]["matchExpressions"]
+        assert expression["key"] == "app.kubernetes.io/name" and set(expression["values"]) == names
+    # The workers serve nothing; only their metrics are reachable, from observability.
+    (rule,) = policies["jobs-worker"]["spec"]["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [9455]
+    assert "namespaceSelector" in rule["from"][0]
 
 
 def test_envoy_admin_is_not_exposed_and_envoy_checks_tokens(objects):
@@ -186,3 +197,66 @@ def test_envoy_admin_is_not_exposed_and_envoy_checks_tokens(objects):
     assert any(e["name"] == "API_TOKENS" for e in container["env"])
     services = by_kind(objects, "Service")
     assert [p["port"] for p in services["envoy-pods"]["spec"]["ports"]] == [9902]
+
+
+def _env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_jobs_workers_run_the_gateways_image_with_its_jobs_settings(objects):
+    deployments = by_kind(objects, "Deployment")
+    gateway = pod_spec(deployments["gateway"])["containers"][0]
+    worker_deployment = deployments["jobs-worker"]
+    worker = pod_spec(worker_deployment)["containers"][0]
+    assert worker["image"] == gateway["image"]
+    assert worker["command"] == ["python", "-m", "paneas.gateway.jobs"]
+    assert worker_deployment["spec"]["replicas"] >= 1
+    assert worker["envFrom"] == gateway["envFrom"]
+    config = by_kind(objects, "ConfigMap")["paneas-env"]["data"]
+    assert config["JOBS_ENABLED"] == "true" and config["JOBS_STORAGE_URL"] == "s3://paneas-jobs"
+    endpoint_host = config["JOBS_S3_ENDPOINT_URL"].split("//")[1].split(":")[0]
+    assert endpoint_host in by_kind(objects, "Service")
+    # The same queue, records, store keys and webhook key as the gateway.
+    gateway_env, worker_env = _env(gateway), _env(worker)
+    for name in (
+        "API_TOKENS", "JOBS_BROKER_URL", "DATABASE_URL", "JOBS_S3_ACCESS_KEY_ID",
+        "JOBS_S3_SECRET_ACCESS_KEY", "JOBS_WEBHOOK_SECRET",
+    ):  # fmt: skip
+        assert worker_env[name] == gateway_env[name], name
+    assert gateway_env["JOBS_BROKER_URL"]["value"].endswith("@redis:6379/1")
+    assert gateway_env["REDIS_URL"]["value"].endswith("@redis:6379/0")
+    # Its /metrics, on every interface, behind the headless Service Prometheus resolves.
+    assert worker_env["JOBS_METRICS_HOST"]["value"] == "0.0.0.0"
+    assert {"name": "metrics", "containerPort": 9455} in worker["ports"]
+    pods = by_kind(objects, "Service")["jobs-worker-pods"]["spec"]
+    assert pods["clusterIP"] == "None" and pods["ports"][0]["port"] == 9455
+    # The bucket the ConfigMap names is the one the Job makes, on the MinIO the keys open.
+    job = by_kind(objects, "Job")["minio-bucket"]
+    mc = job["spec"]["template"]["spec"]["containers"][0]
+    assert mc["args"] == ["mb", "--ignore-existing", "paneas/paneas-jobs"]
+    minio_env = _env(pod_spec(by_kind(objects, "StatefulSet")["minio"])["containers"][0])
+    keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in minio_env.values()}
+    assert keys == {"JOBS_S3_ACCESS_KEY_ID", "JOBS_S3_SECRET_ACCESS_KEY"}
+
+
+# Runs kubectl kustomize.
+@pytest.mark.slow
+def test_cpu_overlay_runs_one_jobs_worker():
+    cpu = by_kind(build("overlays/cpu"), "Deployment")
+    assert cpu["jobs-worker"]["spec"]["replicas"] == 1
+
+
+def test_every_image_is_pinned(objects):
+    for workload in objects:
+        if workload["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        spec = workload["spec"]["template"]["spec"]
+        for container in spec["containers"] + spec.get("initContainers", []):
+            image = container["image"]
+            if image.startswith("paneas/"):
+                continue  # ours, built from this repository (`images:` in the overlays)
+            name, _, tag = image.rpartition(":")
+            assert name and "/" not in tag and tag != "latest", (
+                workload["metadata"]["name"],
+                image,
+            )
