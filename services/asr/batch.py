@@ -38,6 +38,11 @@ _MISSED_SPEECH_SECONDS = 1.0
 _MIN_REMAINDER_SECONDS = 0.5
 # Passes over one clip: the first, then at most this many remainders.
 _MAX_RESUMES = 3
+# faster-whisper's own confidence rule (its `log_prob_threshold` and `no_speech_threshold`
+# defaults). A clip decoded below it was a guess (unintelligible or foreign speech, noise):
+# decoding its remainder again only adds more invented sentences, so it is not resumed, and a
+# remainder decoded below it is dropped: the first pass already kept what Whisper understood.
+LOG_PROB_THRESHOLD = -1.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,29 @@ def clips_at_pauses(speech: list[Span], limit: float = MAX_CLIP_SECONDS) -> list
 
 def overlap(speech: list[Span], start: float, end: float) -> float:
     return sum(max(0.0, min(s.end, end) - max(s.start, start)) for s in speech)
+
+
+def missed_parts(clip: Span, inside: list[Segment], speech: list[Span]) -> list[Span]:
+    """The parts of `clip` with speech but no decoded segment: after the last segment
+    (Whisper closed the window early) and before the first (it skipped the start)."""
+    if not inside:
+        return []  # nothing recognisable at all: another pass would say the same
+    if min(s.avg_logprob for s in inside) < LOG_PROB_THRESHOLD:
+        return []  # a guess: its remainder would be guessed too
+    first = min(s.start for s in inside)
+    last = max(s.end for s in inside)
+    pieces = []
+    if (
+        first - clip.start >= _MIN_REMAINDER_SECONDS
+        and overlap(speech, clip.start, first) >= _MISSED_SPEECH_SECONDS
+    ):
+        pieces.append(Span(clip.start, first))
+    if (
+        clip.end - last >= _MIN_REMAINDER_SECONDS
+        and overlap(speech, last, clip.end) >= _MISSED_SPEECH_SECONDS
+    ):
+        pieces.append(Span(last, clip.end))
+    return pieces
 
 
 def _seek_of(clip: Span) -> int:
@@ -137,12 +165,16 @@ class ResumingBatchDecoder:
             missed = [
                 piece
                 for clip in passed
-                for piece in self._missed(clip, by_clip.get(_seek_of(clip), []))
+                for piece in missed_parts(clip, by_clip.get(_seek_of(clip), []), self._speech)
             ]
             if not missed:
                 latest = []
                 break
-            latest = list(self._decode(missed, language)[0])
+            latest = [
+                segment
+                for segment in self._decode(missed, language)[0]
+                if segment.avg_logprob >= LOG_PROB_THRESHOLD
+            ]
             passed = missed
         decoded += latest
         decoded.sort(key=lambda segment: (segment.start, segment.end))
@@ -150,26 +182,6 @@ class ResumingBatchDecoder:
             self._next_id += 1
             segment.id = self._next_id
             yield segment
-
-    def _missed(self, clip: Span, inside: list[Segment]) -> list[Span]:
-        """The parts of `clip` with speech but no decoded segment: after the last segment
-        (Whisper closed the window early) and before the first (it skipped the start)."""
-        if not inside:
-            return []  # nothing recognisable at all: another pass would say the same
-        first = min(s.start for s in inside)
-        last = max(s.end for s in inside)
-        pieces = []
-        if (
-            first - clip.start >= _MIN_REMAINDER_SECONDS
-            and overlap(self._speech, clip.start, first) >= _MISSED_SPEECH_SECONDS
-        ):
-            pieces.append(Span(clip.start, first))
-        if (
-            clip.end - last >= _MIN_REMAINDER_SECONDS
-            and overlap(self._speech, last, clip.end) >= _MISSED_SPEECH_SECONDS
-        ):
-            pieces.append(Span(last, clip.end))
-        return pieces
 
     def _decode(
         self, clips: list[Span], language: str | None
