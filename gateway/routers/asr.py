@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from paneas.asr.v1 import asr_pb2
 from paneas.gateway import calls
-from paneas.gateway.asr.tasks import TASKS
+from paneas.gateway.asr.tasks import MULTICHANNEL, TASKS
 from paneas.gateway.auth import require_token
 from paneas.gateway.metadata import grpc_metadata
 from paneas.gateway.protojson import to_json
@@ -44,6 +44,7 @@ async def recognize(
     word_timestamps: Annotated[bool, Form()] = False,
     temperature: Annotated[float, Form(ge=0, le=1)] = 0.0,
     beam_size: Annotated[int, Form(ge=0, le=64, description="Service default if 0")] = 0,
+    multichannel: Annotated[bool, Form(description=MULTICHANNEL)] = False,
     model: Model = "",
 ) -> dict:
     grpc_request = asr_pb2.RecognizeRequest(
@@ -57,6 +58,7 @@ async def recognize(
             word_timestamps=word_timestamps,
             temperature=temperature,
             beam_size=beam_size,
+            multichannel=multichannel,
         ),
         audio=await file.read(),
     )

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from fastapi import File, Form, UploadFile
 from pydantic import BaseModel, Field
 
+from paneas.gateway.asr.tasks import MULTICHANNEL
+
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 Granularity = Literal["word", "segment"]
 
@@ -40,6 +42,8 @@ Granularities = Annotated[
 Stream = Annotated[
     bool, Form(description="Server-sent transcript.text.delta events, then transcript.text.done")
 ]
+# Ours, not OpenAI's: an extra form field the SDKs send through `extra_body`.
+Multichannel = Annotated[bool, Form(description=MULTICHANNEL)]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class TranscriptionForm:
     temperature: float
     granularities: list[Granularity]
     stream: bool
+    multichannel: bool
 
 
 def transcription_form(
@@ -66,6 +71,7 @@ def transcription_form(
     temperature: Temperature = 0.0,
     timestamp_granularities: Granularities = [],  # noqa: B006 - FastAPI copies defaults
     stream: Stream = False,
+    multichannel: Multichannel = False,
 ) -> TranscriptionForm:
     return TranscriptionForm(
         file,
@@ -76,6 +82,7 @@ def transcription_form(
         temperature,
         timestamp_granularities,
         stream,
+        multichannel,
     )
 
 
@@ -97,6 +104,8 @@ class TranscriptionWord(BaseModel):
     word: str
     start: float
     end: float
+    # Ours: with multichannel=true, the channel the word was heard on.
+    channel: int | None = None
 
 
 class TranscriptionSegment(BaseModel):
@@ -112,6 +121,8 @@ class TranscriptionSegment(BaseModel):
     avg_logprob: float
     compression_ratio: float
     no_speech_prob: float
+    # Ours: with multichannel=true, the channel (0-based) the segment was heard on.
+    channel: int | None = None
 
 
 class TranscriptionVerbose(BaseModel):

@@ -54,8 +54,10 @@ def verbose(
     task: str,
     granularities: Sequence[Granularity],
     temperature: float,
+    multichannel: bool = False,
 ) -> TranscriptionVerbose:
-    """OpenAI's verbose_json: segments unless only words were asked for, words if asked."""
+    """OpenAI's verbose_json: segments unless only words were asked for, words if asked;
+    with `multichannel`, each carries its channel."""
     with_segments = not granularities or "segment" in granularities
     with_words = "word" in granularities
     translated = task == "translate"
@@ -77,6 +79,7 @@ def verbose(
                 avg_logprob=round(segment.avg_logprob, 6),
                 compression_ratio=round(segment.compression_ratio, 6),
                 no_speech_prob=round(segment.no_speech_probability, 6),
+                channel=segment.channel if multichannel else None,
             )
             for segment in response.segments
         ]
@@ -87,6 +90,7 @@ def verbose(
                 word=word.word.strip(),
                 start=round(word.start_seconds, 3),
                 end=round(word.end_seconds, 3),
+                channel=segment.channel if multichannel else None,
             )
             for segment in response.segments
             for word in segment.words
@@ -107,6 +111,7 @@ def render(
     task: str,
     granularities: Sequence[Granularity],
     temperature: float,
+    multichannel: bool = False,
 ) -> Response:
     if response_format == "text":
         return PlainTextResponse(response.text.strip() + "\n")
@@ -115,7 +120,7 @@ def render(
     if response_format == "vtt":
         return PlainTextResponse(vtt(response.segments))
     if response_format == "verbose_json":
-        body = verbose(response, task, granularities, temperature)
+        body = verbose(response, task, granularities, temperature, multichannel)
     else:
         usage = None if task == "translate" else _usage(response)
         body = Transcription(text=response.text.strip(), usage=usage)

@@ -37,6 +37,7 @@ def recognition_config(
     prompt: str,
     temperature: float,
     word_timestamps: bool,
+    multichannel: bool = False,
 ) -> asr_pb2.RecognitionConfig:
     """OpenAI's parameters as a RecognitionConfig. OpenAI model names (`whisper-1` ...)
     mean the service's default model; anything else names a model of the service."""
@@ -49,6 +50,7 @@ def recognition_config(
         word_timestamps=word_timestamps,
         # Uploads are often long and have pauses: skip non-speech as OpenAI's service does.
         vad_filter=True,
+        multichannel=multichannel,
     )
 
 
@@ -85,6 +87,7 @@ async def speech_to_text(request: Request, task: Task, form: TranscriptionForm) 
         prompt=form.prompt,
         temperature=form.temperature,
         word_timestamps="word" in form.granularities,
+        multichannel=form.multichannel,
     )
     metadata = grpc_metadata(request)
     try:
@@ -104,7 +107,14 @@ async def speech_to_text(request: Request, task: Task, form: TranscriptionForm) 
     except grpc.aio.AioRpcError as error:
         _raise_unknown_model(error)
         raise
-    return render(response, form.response_format, task, form.granularities, form.temperature)
+    return render(
+        response,
+        form.response_format,
+        task,
+        form.granularities,
+        form.temperature,
+        form.multichannel,
+    )
 
 
 def _raise_unknown_model(error: grpc.aio.AioRpcError) -> None:
