@@ -1,19 +1,38 @@
-"""Wire models of the jobs API (`/api/v1/jobs`): what a job looks like, its transcription
-config, and its result (the verbose_json shape: text, language, duration, segments with
-their words)."""
+"""Wire models of the jobs API (`/api/v1/jobs`): what a job looks like, its config by type,
+and its result: a transcription's has the verbose_json shape (text, language, duration,
+segments with their words), an OCR job's is what `POST /api/v1/ocr` answers."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
+from pydantic_core import PydanticCustomError
 
 from paneas.asr.v1 import asr_pb2
-from paneas.gateway.asr.tasks import TASKS
+from paneas.gateway.asr.tasks import MULTICHANNEL, TASKS
+from paneas.gateway.ocr.options import ENGINES, TEXT_LAYERS, EngineName, TextLayer
+from paneas.ocr.v1 import ocr_pb2
+from paneas.services.ocr.errors import InvalidDocument
+from paneas.services.ocr.page_selection import page_ranges
 
 JobType = Literal["transcription", "ocr"]
 # `expired`: ended more than JOBS_RETENTION_HOURS ago; its input and result are deleted.
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
 ResultFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
+# The result formats of each job type, the first its default.
+RESULT_FORMATS: dict[str, tuple[ResultFormat, ...]] = {
+    "transcription": ("verbose_json", "json", "text", "srt", "vtt"),
+    "ocr": ("json", "text"),
+}
 # A job in one of these is done: it will not change again (but to `expired`).
 FINISHED: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled", "expired"})
 
@@ -42,6 +61,7 @@ class TranscriptionConfig(BaseModel):
     hotwords: Annotated[list[str], BeforeValidator(_words_list)] = []
     temperature: float = Field(0.0, ge=0, le=1)
     beam_size: int = Field(0, ge=0, le=64, description="Service default if 0")
+    multichannel: bool = Field(False, description=MULTICHANNEL)
 
     def recognition_config(self) -> asr_pb2.RecognitionConfig:
         return asr_pb2.RecognitionConfig(
@@ -54,6 +74,47 @@ class TranscriptionConfig(BaseModel):
             word_timestamps=self.word_timestamps,
             temperature=self.temperature,
             beam_size=self.beam_size,
+            multichannel=self.multichannel,
+        )
+
+
+class OcrConfig(BaseModel):
+    """The `config` of an OCR job, as JSON: `POST /api/v1/ocr`'s options under the same
+    names (but `password`: a job's config is stored and shown with the job)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    languages: Annotated[list[str], BeforeValidator(_words_list)] = Field(
+        [], description="Hints, e.g. ['pt', 'en'] or 'pt,en'; the service default when empty"
+    )
+    engine: EngineName = ""
+    pages: str = Field("", description="1-based pages, e.g. '1-3,7'; all when empty")
+    dpi: int = Field(0, ge=0, le=600, description="PDF rasterisation DPI (72-600); default if 0")
+    text_layer: TextLayer = "auto"
+
+    @field_validator("pages")
+    @classmethod
+    def _pages(cls, pages: str) -> str:
+        # As the OCR service checks them, with its words; the document's page count is
+        # checked when the worker has it.
+        try:
+            page_ranges(pages)
+        except InvalidDocument as error:
+            raise PydanticCustomError("pages", str(error)) from None
+        return pages
+
+    def first_page(self) -> int:
+        """The first page the job reads."""
+        return min((first for first, _ in page_ranges(self.pages)), default=1)
+
+    def request(self, content: bytes, pages: str) -> ocr_pb2.RecognizeRequest:
+        return ocr_pb2.RecognizeRequest(
+            content=content,
+            languages=self.languages,
+            engine=ENGINES[self.engine],
+            pages=pages,
+            dpi=self.dpi,
+            text_layer_policy=TEXT_LAYERS[self.text_layer],
         )
 
 
@@ -97,6 +158,15 @@ class TranscriptSegment(BaseModel):
     text: str
     # Empty unless the job asked for word_timestamps.
     words: list[TranscriptWord]
+    # With multichannel: the channel (0-based) it was heard on; absent otherwise.
+    channel: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _channel_only_when_multichannel(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        if self.channel is None:
+            data.pop("channel", None)
+        return data
 
 
 class Transcript(BaseModel):
@@ -120,7 +190,8 @@ class Job(BaseModel):
     finished_at: AwareDatetime | None = None
     input: JobInput
     config: dict
-    result: Transcript | None = None
+    # A transcription's Transcript; an OCR job's document as `POST /api/v1/ocr` answers it.
+    result: Transcript | dict | None = None
     error: JobError | None = None
     webhook: JobWebhook | None = None
 
@@ -139,7 +210,7 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None else None
 
 
-def transcript_of(response: asr_pb2.RecognizeResponse) -> Transcript:
+def transcript_of(response: asr_pb2.RecognizeResponse, multichannel: bool = False) -> Transcript:
     return Transcript(
         text=response.text.strip(),
         language=response.language,
@@ -161,6 +232,7 @@ def transcript_of(response: asr_pb2.RecognizeResponse) -> Transcript:
                     )
                     for word in segment.words
                 ],
+                channel=segment.channel if multichannel else None,
             )
             for segment in response.segments
         ],

@@ -14,6 +14,9 @@ log = structlog.get_logger("paneas.gateway.jobs")
 
 QUEUE = "jobs"
 TRANSCRIBE = "paneas.jobs.transcribe"
+OCR = "paneas.jobs.ocr"
+# The task that does a job of each type.
+TASKS = {"transcription": TRANSCRIBE, "ocr": OCR}
 # Webhook deliveries have a queue of their own: behind the jobs' queue they would wait for
 # every queued job; on their own, a worker takes one between two jobs (Redis serves a
 # worker's queues in turn).

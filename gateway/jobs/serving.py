@@ -19,22 +19,26 @@ from paneas.gateway.auth import token_digest
 from paneas.gateway.errors import describe_problems
 from paneas.gateway.jobs import webhooks
 from paneas.gateway.jobs.protocol import (
+    RESULT_FORMATS,
     Job,
     JobError,
     JobInput,
     JobList,
     JobWebhook,
+    OcrConfig,
     ResultFormat,
     Transcript,
     TranscriptionConfig,
     transcript_of,
     utc,
 )
-from paneas.gateway.jobs.queue import TRANSCRIBE, JobQueue
+from paneas.gateway.jobs.queue import TASKS, JobQueue
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import Storage, chunks_of, input_key, result_key
 from paneas.gateway.jobs.store import JobStore, now
 from paneas.gateway.openai.transcription.render import srt, vtt
+from paneas.gateway.protojson import to_json
+from paneas.ocr.v1 import ocr_pb2
 
 # How long an Idempotency-Key keeps answering with the job it created.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -54,11 +58,16 @@ def _jobs(request: Request) -> Jobs:
     return request.app.state.jobs
 
 
-def _config(job_type: str, config: str) -> TranscriptionConfig:
-    if job_type == "ocr":
-        raise HTTPException(400, "type 'ocr' is not available yet; use type 'transcription'")
-    if job_type != "transcription":
-        raise HTTPException(400, f"unknown job type {job_type!r}; use 'transcription'")
+# The config of each job type.
+CONFIGS: dict[str, type[TranscriptionConfig | OcrConfig]] = {
+    "transcription": TranscriptionConfig,
+    "ocr": OcrConfig,
+}
+
+
+def _config(job_type: str, config: str) -> TranscriptionConfig | OcrConfig:
+    if job_type not in CONFIGS:
+        raise HTTPException(400, f"unknown job type {job_type!r}; use 'transcription' or 'ocr'")
     try:
         values = json.loads(config or "{}")
     except json.JSONDecodeError as error:
@@ -66,7 +75,7 @@ def _config(job_type: str, config: str) -> TranscriptionConfig:
     if not isinstance(values, dict):
         raise HTTPException(400, 'config must be a JSON object, e.g. {"language": "en"}')
     try:
-        return TranscriptionConfig.model_validate(values)
+        return CONFIGS[job_type].model_validate(values)
     except ValidationError as error:
         problems = describe_problems(error.errors())
         raise HTTPException(400, f"invalid config: {problems}") from None
@@ -133,7 +142,7 @@ async def create(
     }
     await jobs.store.create(**values)
     try:
-        await jobs.queue.submit(TRANSCRIBE, job_id)
+        await jobs.queue.submit(TASKS[job_type], job_id)
     except Exception as error:
         # Nothing would ever run it: leave no job behind that looks queued.
         await jobs.store.delete(job_id)
@@ -149,13 +158,25 @@ async def _owned(request: Request, token: str, job_id: str) -> Row:
     return row
 
 
-async def _response(jobs: Jobs, job_id: str) -> asr_pb2.RecognizeResponse:
-    response = asr_pb2.RecognizeResponse()
-    response.ParseFromString(await jobs.storage.read(result_key(job_id)))
+async def _response(jobs: Jobs, row: Row) -> asr_pb2.RecognizeResponse | ocr_pb2.RecognizeResponse:
+    """The stored result: the ASR or OCR service's RecognizeResponse, by the job's type."""
+    response = ocr_pb2.RecognizeResponse() if row.type == "ocr" else asr_pb2.RecognizeResponse()
+    response.ParseFromString(await jobs.storage.read(result_key(row.id)))
     return response
 
 
-def _job(row: Row, result: Transcript | None = None) -> Job:
+def _rendered(
+    row: Row, response: asr_pb2.RecognizeResponse | ocr_pb2.RecognizeResponse
+) -> Transcript | dict:
+    """The result as a job shows it: a document as `POST /api/v1/ocr` answers it, a
+    transcript in the verbose_json shape (segments with `channel` when multichannel)."""
+    if isinstance(response, ocr_pb2.RecognizeResponse):
+        return to_json(response)
+    multichannel = json.loads(row.config).get("multichannel", False)
+    return transcript_of(response, multichannel)
+
+
+def _job(row: Row, result: Transcript | dict | None = None) -> Job:
     return Job(
         id=row.id,
         type=row.type,
@@ -188,12 +209,20 @@ async def get(request: Request, token: str, job_id: str) -> Job:
     row = await _owned(request, token, job_id)
     result = None
     if row.status == "succeeded":
-        result = transcript_of(await _response(_jobs(request), job_id))
+        result = _rendered(row, await _response(_jobs(request), row))
     return _job(row, result)
 
 
-async def result(request: Request, token: str, job_id: str, fmt: ResultFormat) -> Response:
+async def result(request: Request, token: str, job_id: str, fmt: ResultFormat | None) -> Response:
     row = await _owned(request, token, job_id)
+    formats = RESULT_FORMATS[row.type]
+    fmt = fmt or formats[0]
+    if fmt not in formats:
+        raise HTTPException(
+            400,
+            f"format {fmt!r} is not available for a job of type {row.type!r}; use one of "
+            f"{', '.join(formats)}",
+        )
     if row.status == "expired":
         # Gone, not missing: the job is still listed, its result deleted for good.
         hours = _jobs(request).settings.retention_hours
@@ -206,15 +235,17 @@ async def result(request: Request, token: str, job_id: str, fmt: ResultFormat) -
         raise HTTPException(
             409, f"job {job_id!r} is {row.status}; it has a result once it has succeeded"
         )
-    response = await _response(_jobs(request), job_id)
+    response = await _response(_jobs(request), row)
     if fmt == "text":
         return PlainTextResponse(response.text.strip() + "\n")
+    if isinstance(response, ocr_pb2.RecognizeResponse):
+        return JSONResponse(to_json(response))
     if fmt == "srt":
         return PlainTextResponse(srt(response.segments))
     if fmt == "vtt":
         return PlainTextResponse(vtt(response.segments), media_type="text/vtt")
     if fmt == "verbose_json":
-        return JSONResponse(transcript_of(response).model_dump())
+        return JSONResponse(_rendered(row, response).model_dump())
     return JSONResponse({"text": response.text.strip()})
 
 

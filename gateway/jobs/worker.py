@@ -5,6 +5,10 @@ It lives in the gateway package, not beside the gRPC services: it is a client of
 service as the gateway is, and shares the gateway's job records, storage, settings and
 result models; it serves no RPC of its own.
 
+Around every job type's work (`run_job`): the record decides whether it runs, the result is
+stored before the record says succeeded, and a busy or unreachable service or storage puts
+the job back in the queue. An OCR job's work is `ocr.py`'s.
+
 A transcription reads the stored input, calls `AsrService/RecognizeStream` (the same decode
 as `Recognize`, segment by segment, so the record's progress is the decoded share of the
 audio) and stores the whole `RecognizeResponse`. While the call runs the worker checks the
@@ -17,14 +21,17 @@ import asyncio
 import grpc
 import structlog
 from celery import Task
+from sqlalchemy import Row
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.analytics.database import open_engine
 from paneas.gateway.jobs import housekeeping, metrics
+from paneas.gateway.jobs.ocr import recognize_document
 from paneas.gateway.jobs.protocol import FINISHED, TranscriptionConfig
-from paneas.gateway.jobs.queue import TRANSCRIBE, celery_app
+from paneas.gateway.jobs.queue import OCR, TRANSCRIBE, celery_app
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import (
+    Storage,
     StorageUnavailable,
     input_key,
     one_chunk,
@@ -32,6 +39,7 @@ from paneas.gateway.jobs.storage import (
     result_key,
 )
 from paneas.gateway.jobs.store import JobStore
+from paneas.gateway.jobs.work import Cancelled, Done, Failed, Work, call_metadata, grpc_options
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.runtime.settings import RuntimeSettings
 
@@ -53,20 +61,29 @@ class Retry(Exception):
     """The ASR service or the storage could not take the job now."""
 
 
-class Cancelled(Exception):
-    """The job's record left `running` while it ran."""
-
-
-@app.task(name=TRANSCRIBE, bind=True, max_retries=MAX_RETRIES)
-def transcribe(task: Task, job_id: str) -> None:
+def run_task(task: Task, job_id: str, work: Work) -> None:
+    """A job task's body: the job done by `work`, or tried again later (Retry)."""
     try:
         final_try = task.request.retries >= MAX_RETRIES
-        asyncio.run(run_transcription(job_id, settings, final_try=final_try))
+        asyncio.run(run_job(job_id, settings, work, final_try=final_try))
     except Retry as error:
         raise task.retry(countdown=settings.retry_seconds, exc=error) from None
 
 
-async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool = True) -> None:
+@app.task(name=TRANSCRIBE, bind=True, max_retries=MAX_RETRIES)
+def transcribe(task: Task, job_id: str) -> None:
+    run_task(task, job_id, transcription)
+
+
+@app.task(name=OCR, bind=True, max_retries=MAX_RETRIES)
+def ocr(task: Task, job_id: str) -> None:
+    run_task(task, job_id, recognize_document)
+
+
+async def run_job(job_id: str, settings: JobsSettings, work: Work, final_try: bool = True) -> None:
+    """Everything a job's task does around its `work`: the record decides whether it runs,
+    and ends up succeeded (the result stored first), failed, back in the queue, or left as
+    its canceller set it."""
     runtime = RuntimeSettings()
     engine = open_engine(settings.async_url())
     store = JobStore(engine, on_end=job_ended)
@@ -79,26 +96,15 @@ async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool
             return
         if not await store.start(job_id):
             return
-        log.info("job started", job_id=job_id)
-        limit = runtime.grpc_max_message_bytes - 64 * 1024
-        # Checked on the record, before reading: an upload may be up to JOBS_MAX_UPLOAD_BYTES
-        # (2 GiB), which the worker must not load only to refuse it.
-        if job.input_bytes > limit:
-            await store.fail(
-                job_id,
-                "input_too_large",
-                f"the recording is {job.input_bytes} bytes; jobs send it to the ASR service in one "
-                f"message, at most {limit} bytes (GRPC_MAX_MESSAGE_BYTES) until recordings are "
-                "split into chunks",
-            )
-            return
-        audio = await storage.read(input_key(job_id))
-        config = TranscriptionConfig.model_validate_json(job.config)
+        log.info("job started", job_id=job_id, type=job.type)
         try:
-            with metrics.CHUNK_SECONDS.labels("transcription").time():
-                response = await _recognize(job_id, store, settings, runtime, config, audio)
+            done = await work(job, store, storage, settings, runtime)
         except Cancelled:
             log.info("job cancelled while running", job_id=job_id)
+            return
+        except Failed as error:
+            await store.fail(job_id, error.code, str(error))
+            log.warning("job failed", job_id=job_id, code=error.code)
             return
         except grpc.aio.AioRpcError as error:
             if error.code() in RETRYABLE and not final_try:
@@ -108,13 +114,13 @@ async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool
             await store.fail(job_id, error.code().name.lower(), error.details() or "")
             log.warning("job failed", job_id=job_id, code=error.code().name)
             return
-        await storage.write(result_key(job_id), one_chunk(response.SerializeToString()))
-        if not await store.succeed(job_id, response.duration_seconds):
-            # Cancelled after the last segment: the canceller deleted the files before this
+        await storage.write(result_key(job_id), one_chunk(done.result))
+        if not await store.succeed(job_id, done.duration_seconds):
+            # Cancelled after the last piece: the canceller deleted the files before this
             # result was written, so it goes too.
             await storage.delete_prefix(job_id)
             return
-        log.info("job succeeded", job_id=job_id, audio_seconds=response.duration_seconds)
+        log.info("job succeeded", job_id=job_id, audio_seconds=done.duration_seconds)
     except (Retry, asyncio.CancelledError):
         raise
     except StorageUnavailable as error:
@@ -137,6 +143,30 @@ async def run_transcription(job_id: str, settings: JobsSettings, final_try: bool
         await engine.dispose()
 
 
+async def transcription(
+    job: Row,
+    store: JobStore,
+    storage: Storage,
+    settings: JobsSettings,
+    runtime: RuntimeSettings,
+) -> Done:
+    limit = runtime.grpc_max_message_bytes - 64 * 1024
+    # Checked on the record, before reading: an upload may be up to JOBS_MAX_UPLOAD_BYTES
+    # (2 GiB), which the worker must not load only to refuse it.
+    if job.input_bytes > limit:
+        raise Failed(
+            "input_too_large",
+            f"the recording is {job.input_bytes} bytes; jobs send it to the ASR service in one "
+            f"message, at most {limit} bytes (GRPC_MAX_MESSAGE_BYTES) until recordings are "
+            "split into chunks",
+        )
+    audio = await storage.read(input_key(job.id))
+    config = TranscriptionConfig.model_validate_json(job.config)
+    with metrics.CHUNK_SECONDS.labels("transcription").time():
+        response = await _recognize(job.id, store, settings, runtime, config, audio)
+    return Done(response.SerializeToString(), response.duration_seconds)
+
+
 async def _recognize(
     job_id: str,
     store: JobStore,
@@ -148,16 +178,11 @@ async def _recognize(
     """RecognizeStream's steps joined into the RecognizeResponse that `Recognize` answers;
     raises Cancelled when the job's record leaves `running` meanwhile."""
     target = GatewaySettings().asr_target
-    token = runtime.api_tokens[0] if runtime.api_tokens else ""
-    options = [
-        ("grpc.max_send_message_length", runtime.grpc_max_message_bytes),
-        ("grpc.max_receive_message_length", runtime.grpc_max_message_bytes),
-    ]
     response = asr_pb2.RecognizeResponse()
-    async with grpc.aio.insecure_channel(target, options=options) as channel:
+    async with grpc.aio.insecure_channel(target, options=grpc_options(runtime)) as channel:
         call = asr_pb2_grpc.AsrServiceStub(channel).RecognizeStream(
             asr_pb2.RecognizeStreamRequest(config=config.recognition_config(), audio=audio),
-            metadata=(("authorization", f"Bearer {token}"), ("x-request-id", job_id)),
+            metadata=call_metadata(runtime, job_id),
             timeout=settings.asr_timeout_seconds,
         )
         cancelled = asyncio.Event()

@@ -2,7 +2,8 @@
 
 - POST /api/v1/jobs: multipart `file`, `type`, `config` (JSON), `webhook_url` -> 202, the job
 - GET /api/v1/jobs/{id}: the job, with its result once it has succeeded
-- GET /api/v1/jobs/{id}/result?format=json|verbose_json|text|srt|vtt (410 once expired)
+- GET /api/v1/jobs/{id}/result?format=json|verbose_json|text|srt|vtt (OCR: json|text; 410 once
+  expired)
 - GET /api/v1/jobs?status=&limit=&after=: the caller's jobs, newest first
 - DELETE /api/v1/jobs/{id}: cancel a queued or running job, remove a finished one
 """
@@ -25,13 +26,17 @@ Token = Annotated[str, Depends(require_token)]
     "/api/v1/jobs",
     status_code=202,
     response_model=Job,
-    summary="Queue a transcription of a (long) recording",
+    summary="Queue the transcription of a (long) recording, or the OCR of a document",
 )
 async def create_job(
     request: Request,
     token: Token,
-    file: Annotated[UploadFile, File(description="Audio in any common container")],
-    job_type: Annotated[str, Form(alias="type", description="transcription")] = "transcription",
+    file: Annotated[
+        UploadFile, File(description="Audio in any common container; for ocr, an image or PDF")
+    ],
+    job_type: Annotated[
+        str, Form(alias="type", description="transcription or ocr")
+    ] = "transcription",
     config: Annotated[
         str, Form(description='JSON object, e.g. {"language": "en", "word_timestamps": true}')
     ] = "{}",
@@ -67,7 +72,16 @@ async def get_job(request: Request, token: Token, job_id: str) -> Job:
 
 @router.get("/api/v1/jobs/{job_id}/result", summary="A job's result in a response format")
 async def get_result(
-    request: Request, token: Token, job_id: str, format: ResultFormat = "verbose_json"
+    request: Request,
+    token: Token,
+    job_id: str,
+    format: Annotated[
+        ResultFormat | None,
+        Query(
+            description="transcription: verbose_json (default), json, text, srt, vtt; ocr: "
+            "json (default), text"
+        ),
+    ] = None,
 ) -> Response:
     return await serving.result(request, token, job_id, format)
 

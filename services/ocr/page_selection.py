@@ -7,11 +7,12 @@ from paneas.services.ocr.errors import InvalidDocument
 _ITEM = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 
-def select_pages(selection: str, page_count: int) -> list[int]:
-    """1-based page numbers, ascending and unique; every page when the selection is blank."""
+def page_ranges(selection: str) -> list[tuple[int, int]]:
+    """The (first, last) 1-based ranges of a selection, checked as far as they can be without
+    the document (OCR jobs check them at submission); none when the selection is blank."""
     if not selection.strip():
-        return list(range(1, page_count + 1))
-    pages: set[int] = set()
+        return []
+    ranges = []
     for item in selection.split(","):
         match = _ITEM.match(item)
         if match is None:
@@ -26,6 +27,17 @@ def select_pages(selection: str, page_count: int) -> list[int]:
                 f"`pages` range {item.strip()!r} is empty or starts below 1; "
                 'pages are 1-based and ranges ascend, e.g. "2-5"'
             )
+        ranges.append((first, last))
+    return ranges
+
+
+def select_pages(selection: str, page_count: int) -> list[int]:
+    """1-based page numbers, ascending and unique; every page when the selection is blank."""
+    ranges = page_ranges(selection)
+    if not ranges:
+        return list(range(1, page_count + 1))
+    pages: set[int] = set()
+    for first, last in ranges:
         if last > page_count:
             raise InvalidDocument(
                 f"`pages` asks for page {last} but the document has {page_count} page(s)"

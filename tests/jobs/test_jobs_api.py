@@ -8,10 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from paneas.gateway.app import create_app
-from paneas.gateway.jobs.protocol import TranscriptionConfig
+from paneas.gateway.jobs.protocol import OcrConfig, TranscriptionConfig
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import FileStorage, open_storage
 from paneas.gateway.settings import GatewaySettings
+from paneas.ocr.v1 import ocr_pb2
 from paneas.services.launcher import jobs_components
 from paneas.services.runtime.settings import RuntimeSettings
 
@@ -101,8 +102,16 @@ def test_listing_is_newest_first_and_pages(client):
         ({"config": "[1]"}, "config must be a JSON object"),
         ({"config": '{"langauge": "en"}'}, "invalid config: langauge: Extra inputs"),
         ({"config": '{"temperature": 3}'}, "invalid config: temperature"),
-        ({"type": "poetry"}, "unknown job type 'poetry'"),
-        ({"type": "ocr"}, "type 'ocr' is not available yet"),
+        ({"type": "poetry"}, "unknown job type 'poetry'; use 'transcription' or 'ocr'"),
+        ({"type": "ocr", "config": '{"language": "en"}'}, "invalid config: language: Extra"),
+        ({"type": "ocr", "config": '{"password": "x"}'}, "invalid config: password: Extra"),
+        (
+            {"type": "ocr", "config": '{"pages": "3-1"}'},
+            "invalid config: pages: `pages` range '3-1' is empty or starts below 1",
+        ),
+        ({"type": "ocr", "config": '{"dpi": 900}'}, "invalid config: dpi"),
+        ({"type": "ocr", "config": '{"engine": "easyocr"}'}, "invalid config: engine"),
+        ({"config": '{"multichannel": "sometimes"}'}, "invalid config: multichannel"),
         ({"webhook_url": "ftp://example.com"}, "is not an http(s) URL"),
     ],
 )
@@ -138,9 +147,43 @@ def test_cancelling_a_queued_job_deletes_its_input_then_delete_removes_it(client
     assert client.get(f"/api/v1/jobs/{job['id']}", headers=headers()).status_code == 404
 
 
+def test_an_ocr_job_is_queued_with_the_ocr_routes_options(client):
+    config = {"languages": "pt, en", "engine": "tesseract", "pages": "2-3,5", "dpi": 150}
+    answer = client.post(
+        "/api/v1/jobs",
+        headers=headers(),
+        files={"file": ("scan.pdf", b"%PDF-1.4 ...")},
+        data={"type": "ocr", "config": json.dumps(config)},
+    )
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert job["type"] == "ocr" and job["status"] == "queued"
+    assert job["config"] == {
+        "languages": ["pt", "en"],
+        "engine": "tesseract",
+        "pages": "2-3,5",
+        "dpi": 150,
+        "text_layer": "auto",
+    }
+    parsed = OcrConfig.model_validate(job["config"])
+    assert parsed.first_page() == 2 and OcrConfig().first_page() == 1
+    request = parsed.request(b"%PDF", "2")
+    assert request.pages == "2" and list(request.languages) == ["pt", "en"]
+    assert request.engine == ocr_pb2.ENGINE_TESSERACT and request.dpi == 150
+    # Not run (no worker): its result formats are still checked first.
+    srt = client.get(f"/api/v1/jobs/{job['id']}/result?format=srt", headers=headers())
+    assert srt.status_code == 400
+    assert srt.json()["message"] == (
+        "format 'srt' is not available for a job of type 'ocr'; use one of json, text"
+    )
+    assert client.get(f"/api/v1/jobs/{job['id']}/result", headers=headers()).status_code == 409
+
+
 def test_config_defaults_skip_silence():
     config = TranscriptionConfig().recognition_config()
     assert config.vad_filter is True and config.word_timestamps is False
+    assert config.multichannel is False
+    assert TranscriptionConfig(multichannel=True).recognition_config().multichannel is True
 
 
 async def test_file_storage_streams_and_leaves_no_partial_file(tmp_path):

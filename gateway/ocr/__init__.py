@@ -1,0 +1,1 @@
+"""What the OCR routes share (the multipart route, OCR jobs)."""
