@@ -9,21 +9,26 @@ import hmac
 import json
 import re
 import time
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+from sqlalchemy import delete
 
 from paneas.gateway.analytics.database import open_engine
 from paneas.gateway.app import create_app
 from paneas.gateway.jobs import metrics, retention, webhooks
+from paneas.gateway.jobs.models import jobs
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import FileStorage, input_key, one_chunk, result_key
 from paneas.gateway.jobs.store import JobStore, now, upgrade_schema
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.runtime.settings import InsecureSecret, RuntimeSettings
+from tests.support.postgres_server import postgres_fixture  # noqa: F401 (the fixture)
 from tests.support.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec-" + "0123456789abcdef" * 2
@@ -255,11 +260,15 @@ async def test_a_closed_port_is_a_connection_error_and_retried(engine):
 
 
 async def test_retention_expires_jobs_ended_before_it_and_deletes_their_files(engine, tmp_path):
+    await expires_jobs_ended_before_it(engine, tmp_path)
+
+
+async def expires_jobs_ended_before_it(engine, tmp_path):
     store = JobStore(engine)
     storage = FileStorage(tmp_path / "storage")
     at = now()
     old, recent = at - timedelta(hours=73), at - timedelta(hours=71)
-    jobs = {
+    cases = {
         "old-ok": {"status": "succeeded", "finished_at": old},
         "old-failed": {"status": "failed", "finished_at": old, "error_code": "internal"},
         "recent": {"status": "succeeded", "finished_at": recent},
@@ -273,13 +282,13 @@ async def test_retention_expires_jobs_ended_before_it_and_deletes_their_files(en
         # A sweep stopped after marking it: its files are deleted now.
         "half-swept": {"status": "expired", "finished_at": old},
     }
-    for job_id, values in jobs.items():
+    for job_id, values in cases.items():
         await store.create(**_job(job_id, created_at=old, **values))
         await storage.write(input_key(job_id), one_chunk(b"RIFF"))
         await storage.write(result_key(job_id), one_chunk(b"result"))
 
     assert await retention.sweep(engine, storage, 72.0, at=at) == 2
-    statuses = {job_id: (await store.get(job_id)).status for job_id in jobs}
+    statuses = {job_id: (await store.get(job_id)).status for job_id in cases}
     assert statuses == {
         "old-ok": "expired",
         "old-failed": "expired",
@@ -299,6 +308,10 @@ async def test_retention_expires_jobs_ended_before_it_and_deletes_their_files(en
 
 
 async def test_the_queue_gauges_come_from_the_records(engine):
+    await gauges_come_from_the_records(engine)
+
+
+async def gauges_come_from_the_records(engine):
     store = JobStore(engine)
     at = now()
     await store.create(**_job("q1", created_at=at - timedelta(seconds=90)))
@@ -309,6 +322,42 @@ async def test_the_queue_gauges_come_from_the_records(engine):
     assert REGISTRY.get_sample_value("paneas_jobs_queued") == 2
     assert REGISTRY.get_sample_value("paneas_jobs_running") == 1
     assert REGISTRY.get_sample_value("paneas_jobs_oldest_queued_seconds") == pytest.approx(90)
+
+
+async def test_on_postgresql_too(postgres, tmp_path):
+    # A database of its own on the suite's server: the migration from scratch, retention's
+    # sweep, the gauges' query and a delivery's record, as deployments run them.
+    database = f"jobs_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres.url)
+    try:
+        await admin.execute(f"CREATE DATABASE {database}")
+    finally:
+        await admin.close()
+    url = postgres.url.rsplit("/", 1)[0] + f"/{database}"
+    engine = open_engine(JobsSettings(database_url=url).async_url())
+    try:
+        await upgrade_schema(engine)
+        await expires_jobs_ended_before_it(engine, tmp_path)
+        async with engine.begin() as connection:
+            await connection.execute(delete(jobs))
+        await gauges_come_from_the_records(engine)
+        store = JobStore(engine)
+        await store.create(
+            **_job(
+                "pg-hook",
+                status="cancelled",
+                finished_at=now(),
+                webhook_url="http://10.0.0.1/hook",
+                webhook_state="pending",
+            )
+        )
+        settings = JobsSettings(webhook_secret=SECRET)
+        assert await webhooks.deliver(engine, await store.get("pg-hook"), settings, False) == (
+            "refused"
+        )
+        assert (await store.get("pg-hook")).webhook_attempts == 1
+    finally:
+        await engine.dispose()
 
 
 def test_an_ended_job_is_counted():
@@ -390,17 +439,17 @@ def test_a_job_shows_its_webhook_and_once_expired_says_so(client):
         "last_status": None,
         "last_error": None,
     }
-    jobs = client.app.state.jobs
+    state = client.app.state.jobs
     # Cancelled (its webhook queued on the in-memory broker, never delivered: no worker), then
     # past retention: expired once its pending delivery is a day past it too.
-    assert client.portal.call(jobs.store.cancel, job["id"])
-    sweep = retention.sweep
-    assert (
-        client.portal.call(sweep, jobs.store.engine, jobs.storage, 0.5, now() + timedelta(hours=1))
-        == 0
-    )
-    later = now() + timedelta(days=1, hours=1)
-    assert client.portal.call(retention.sweep, jobs.store.engine, jobs.storage, 0.5, later) == 1
+    assert client.portal.call(state.store.cancel, job["id"])
+
+    def sweep(later: timedelta) -> int:
+        at = now() + later
+        return client.portal.call(retention.sweep, state.store.engine, state.storage, 0.5, at)
+
+    assert sweep(timedelta(hours=1)) == 0
+    assert sweep(timedelta(days=1, hours=1)) == 1
     expired = client.get(f"/api/v1/jobs/{job['id']}").json()
     assert expired["status"] == "expired" and expired["result"] is None
     gone = client.get(f"/api/v1/jobs/{job['id']}/result")
