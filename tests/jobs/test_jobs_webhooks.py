@@ -6,6 +6,7 @@ the API's answers. The worker's side end to end is in test_jobs_webhooks_worker.
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import time
@@ -14,6 +15,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import asyncpg
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
@@ -113,6 +115,48 @@ async def test_malformed_urls_are_refused(url, message):
 async def test_a_host_that_does_not_resolve_is_unresolved():
     with pytest.raises(webhooks.WebhookUnresolved, match="does not resolve"):
         await webhooks.check_target("http://no-such-host.invalid/hook", allow_private=True)
+
+
+async def test_a_delivery_connects_to_the_checked_address_and_names_the_host():
+    # `paneas.invalid` resolves nowhere: the request can only reach the receiver through the
+    # address the check found, and still names its host.
+    with WebhookReceiver([204]) as receiver:
+        port = receiver.server.server_port
+        target = webhooks.Target(
+            f"http://paneas.invalid:{port}/hooks/paneas?x=1",
+            "http",
+            "paneas.invalid",
+            port,
+            (ipaddress.ip_address("127.0.0.1"),),
+        )
+        assert await webhooks.post(target, b"{}", SECRET, 5.0) == 204
+    (received,) = receiver.received
+    assert received.path == "/hooks/paneas?x=1"
+    assert received.headers["Host"] == f"paneas.invalid:{port}"
+
+
+async def test_https_sends_the_host_as_sni_to_the_checked_address():
+    # A TLS ClientHello carries the server name in clear: a plain socket reads it (no
+    # certificate here, so the client then gives up).
+    hello = bytearray()
+
+    async def read_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello.extend(await reader.read(4096))
+        writer.close()
+
+    server = await asyncio.start_server(read_hello, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    target = webhooks.Target(
+        f"https://hooks.paneas.invalid:{port}/",
+        "https",
+        "hooks.paneas.invalid",
+        port,
+        (ipaddress.ip_address("127.0.0.1"),),
+    )
+    async with server:
+        with pytest.raises(httpx.HTTPError):
+            await webhooks.post(target, b"{}", SECRET, 5.0)
+    assert hello[:1] == b"\x16" and b"hooks.paneas.invalid" in hello
 
 
 def test_the_default_schedule_is_at_least_5_attempts_over_about_10_minutes():
