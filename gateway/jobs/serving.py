@@ -34,7 +34,13 @@ from paneas.gateway.jobs.protocol import (
 )
 from paneas.gateway.jobs.queue import TASKS, JobQueue
 from paneas.gateway.jobs.settings import JobsSettings
-from paneas.gateway.jobs.storage import Storage, chunks_of, input_key, result_key
+from paneas.gateway.jobs.storage import (
+    Storage,
+    StorageUnavailable,
+    chunks_of,
+    input_key,
+    result_key,
+)
 from paneas.gateway.jobs.store import JobStore, now
 from paneas.gateway.openai.transcription.render import srt, vtt
 from paneas.gateway.protojson import to_json
@@ -65,9 +71,20 @@ CONFIGS: dict[str, type[TranscriptionConfig | OcrConfig]] = {
 }
 
 
-def _config(job_type: str, config: str) -> TranscriptionConfig | OcrConfig:
+# The service that does a job of each type.
+SERVICES = {"transcription": "asr", "ocr": "ocr"}
+
+
+def _config(request: Request, job_type: str, config: str) -> TranscriptionConfig | OcrConfig:
     if job_type not in CONFIGS:
         raise HTTPException(400, f"unknown job type {job_type!r}; use 'transcription' or 'ocr'")
+    service = SERVICES[job_type]
+    if not getattr(request.app.state.settings, f"{service}_target"):
+        raise HTTPException(
+            400,
+            f"type {job_type!r} needs the {service.upper()} service, which this gateway does "
+            f"not reach (GATEWAY_{service.upper()}_TARGET is empty)",
+        )
     try:
         values = json.loads(config or "{}")
     except json.JSONDecodeError as error:
@@ -105,7 +122,7 @@ async def create(
     webhook_url: str,
     idempotency_key: str | None,
 ) -> Job:
-    parsed = _config(job_type, config)
+    parsed = _config(request, job_type, config)
     jobs = _jobs(request)
     webhook = await _webhook(webhook_url, jobs.settings)
     owner = token_digest(token)
@@ -122,7 +139,10 @@ async def create(
     job_id = str(uuid.uuid4())
     # The multipart parser has already spooled the upload to a temporary file (memory holds
     # at most 1 MiB of it); from there it goes to storage a chunk at a time.
-    size = await jobs.storage.write(input_key(job_id), chunks_of(file))
+    try:
+        size = await jobs.storage.write(input_key(job_id), chunks_of(file))
+    except StorageUnavailable as error:
+        raise HTTPException(503, f"the jobs storage is unavailable, try again: {error}") from None
     if size == 0:
         await jobs.storage.delete_prefix(job_id)
         raise HTTPException(400, "the uploaded file is empty")
@@ -161,7 +181,10 @@ async def _owned(request: Request, token: str, job_id: str) -> Row:
 async def _response(jobs: Jobs, row: Row) -> asr_pb2.RecognizeResponse | ocr_pb2.RecognizeResponse:
     """The stored result: the ASR or OCR service's RecognizeResponse, by the job's type."""
     response = ocr_pb2.RecognizeResponse() if row.type == "ocr" else asr_pb2.RecognizeResponse()
-    response.ParseFromString(await jobs.storage.read(result_key(row.id)))
+    try:
+        response.ParseFromString(await jobs.storage.read(result_key(row.id)))
+    except StorageUnavailable as error:
+        raise HTTPException(503, f"the jobs storage is unavailable, try again: {error}") from None
     return response
 
 

@@ -242,6 +242,14 @@ def test_a_job_fails_after_retries_when_the_store_is_down(
         assert worker.log_text().count("job retried") == 5, worker.log_text()[-3000:]
         answer = client.get(f"/api/v1/jobs/{created['id']}/result")
         assert answer.status_code == 409 and "is failed" in answer.json()["message"]
+        # Nowhere to keep an upload: refused at once, and nothing recorded.
+        refused = client.post("/api/v1/jobs", files={"file": ("a.wav", b"RIFF....")})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["message"].startswith(
+            f"the jobs storage is unavailable, try again: the object store s3://{s3_server.bucket}"
+        )
+        listed = client.get("/api/v1/jobs").json()["data"]
+        assert [job["id"] for job in listed if job["status"] == "queued"] == []
     finally:
         worker.stop()
         s3_server.start()
