@@ -80,8 +80,9 @@ def create_app(
         app.include_router(asr.router)
         app.include_router(asr_stream.router)
         app.include_router(openai_realtime_router)
-        if jobs.enabled:
-            install_jobs(app, jobs)
+    # Jobs transcribe recordings or read documents: either service is enough.
+    if jobs.enabled and (settings.asr_target or settings.ocr_target):
+        install_jobs(app, jobs)
     if settings.llm_target:
         app.include_router(openai_chat.router)
     if settings.tts_target:

@@ -30,7 +30,7 @@ def client(tmp_path, monkeypatch) -> TestClient:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/gateway.db")
     monkeypatch.setenv("ANALYTICS_ENABLED", "false")
     app = create_app(
-        GatewaySettings(asr_target="127.0.0.1:1", ocr_target="", llm_target=""),
+        GatewaySettings(asr_target="127.0.0.1:1", ocr_target="127.0.0.1:1", llm_target=""),
         RuntimeSettings(api_tokens=[OWNER, STRANGER]),
     )
     with TestClient(app) as client:
