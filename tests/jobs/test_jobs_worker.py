@@ -11,7 +11,7 @@ import pytest
 from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
 from paneas.services.processes import wait_until
 from tests.jobs.conftest import finished, submit
-from tests.support.audio import encode_audio, load_float32_16k
+from tests.support.audio import call_recording, encode_audio, load_float32_16k
 
 JFK = SAMPLES["jfk"].transcript
 
@@ -44,6 +44,33 @@ def test_a_recording_is_transcribed_and_rendered(client, jobs_gateway, other_tok
     stranger = {"Authorization": f"Bearer {other_token}"}
     for path in (f"/api/v1/jobs/{job['id']}", f"/api/v1/jobs/{job['id']}/result"):
         assert client.get(path, headers=stranger).status_code == 404
+
+
+def test_a_stereo_call_is_transcribed_channel_by_channel(client):
+    # Kennedy on the left starts while Beckett, on the right, is between two sentences.
+    call = call_recording([("jfk", 3.0), ("beckett", 0.0)])
+    answer = client.post(
+        "/api/v1/jobs",
+        files={"file": ("call.wav", call)},
+        data={"config": '{"language": "en", "multichannel": true}'},
+    )
+    assert answer.status_code == 202, answer.text
+    job = finished(client, answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    segments = job["result"]["segments"]
+
+    def text(channel: int) -> str:
+        return " ".join(segment["text"] for segment in segments if segment["channel"] == channel)
+
+    assert {segment["channel"] for segment in segments} == {0, 1}
+    assert wer(JFK, text(0)) <= 0.1 and wer(SAMPLES["beckett"].transcript, text(1)) <= 0.2
+    starts = [segment["start"] for segment in segments]
+    assert starts == sorted(starts) and segments[0]["channel"] == 1
+    rendered = client.get(f"/api/v1/jobs/{job['id']}/result").json()
+    assert rendered["segments"] == segments
+    # A job without multichannel shows no channel.
+    plain = finished(client, submit(client)["id"])
+    assert all("channel" not in segment for segment in plain["result"]["segments"])
 
 
 def test_bad_config_is_400(client):
