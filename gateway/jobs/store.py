@@ -118,7 +118,8 @@ class JobStore:
             duration_seconds=duration_seconds,
         )
 
-    async def succeed(self, job_id: str, duration_seconds: float) -> bool:
+    async def succeed(self, job_id: str, duration_seconds: float | None) -> bool:
+        """Running -> succeeded; `duration_seconds` is the audio's (None for a document)."""
         moved = await self._move(
             job_id,
             ("running",),
