@@ -23,6 +23,12 @@ MAX_UPLOAD = 4096
 
 @pytest.fixture
 def client(tmp_path, monkeypatch) -> TestClient:
+    yield from jobs_client(
+        tmp_path, monkeypatch, asr_target="127.0.0.1:1", ocr_target="127.0.0.1:1"
+    )
+
+
+def jobs_client(tmp_path, monkeypatch, asr_target: str, ocr_target: str):
     monkeypatch.setenv("JOBS_ENABLED", "true")
     monkeypatch.setenv("JOBS_BROKER_URL", "memory://")
     monkeypatch.setenv("JOBS_STORAGE_URL", (tmp_path / "storage").as_uri())
@@ -30,7 +36,7 @@ def client(tmp_path, monkeypatch) -> TestClient:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/gateway.db")
     monkeypatch.setenv("ANALYTICS_ENABLED", "false")
     app = create_app(
-        GatewaySettings(asr_target="127.0.0.1:1", ocr_target="127.0.0.1:1", llm_target=""),
+        GatewaySettings(asr_target=asr_target, ocr_target=ocr_target, llm_target=""),
         RuntimeSettings(api_tokens=[OWNER, STRANGER]),
     )
     with TestClient(app) as client:
@@ -177,6 +183,19 @@ def test_an_ocr_job_is_queued_with_the_ocr_routes_options(client):
         "format 'srt' is not available for a job of type 'ocr'; use one of json, text"
     )
     assert client.get(f"/api/v1/jobs/{job['id']}/result", headers=headers()).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("asr_target", "ocr_target", "job_type", "setting"),
+    [("127.0.0.1:1", "", "ocr", "OCR"), ("", "127.0.0.1:1", "transcription", "ASR")],
+)
+def test_a_type_whose_service_is_not_reached_is_400(
+    tmp_path, monkeypatch, asr_target, ocr_target, job_type, setting
+):
+    for client in jobs_client(tmp_path, monkeypatch, asr_target, ocr_target):
+        answer = create(client, type=job_type)
+        assert answer.status_code == 400
+        assert f"GATEWAY_{setting}_TARGET is empty" in answer.json()["message"]
 
 
 def test_config_defaults_skip_silence():
