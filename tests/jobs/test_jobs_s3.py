@@ -214,7 +214,8 @@ def test_a_job_is_stored_in_the_bucket_and_deleted_from_it(client, s3_server):
     text = client.get(f"/api/v1/jobs/{job['id']}/result", params={"format": "text"})
     assert text.status_code == 200 and wer(SAMPLES["jfk"].transcript, text.text) < 0.1
     prefix = f"jobs/{job['id']}/"
-    assert s3_server.keys(prefix) == [f"{prefix}input", f"{prefix}result.pb"]
+    # (and whatever the worker keeps of the job's pieces beside them)
+    assert {f"{prefix}input", f"{prefix}result.pb"} <= set(s3_server.keys(prefix))
     assert client.delete(f"/api/v1/jobs/{job['id']}").status_code == 204
     assert s3_server.keys(prefix) == []
 
