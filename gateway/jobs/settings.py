@@ -59,6 +59,16 @@ class JobsSettings(BaseSettings):
     )
     # Deadline of one transcription's ASR call, seconds (a long recording on a busy CPU).
     asr_timeout_seconds: PositiveFloat = 6 * 3600.0
+    # A recording is cut into chunks of about this many seconds (at a pause), decoded in
+    # parallel by the ASR instances; 16-bit WAV at 16 kHz is 32 kB a second, so a chunk stays
+    # far below the 50 MB gRPC message limit.
+    chunk_seconds: float = Field(300.0, ge=30.0, le=1200.0)
+    # Chunks of one job in flight at once: about the number of ASR instances (or decode
+    # slots) the jobs may keep busy. One more than that keeps them fed between chunks.
+    chunk_concurrency: PositiveInt = 2
+    # Longest recording a transcription job takes; longer ones fail with `out_of_range`
+    # before any decoding when the container states its duration, seconds.
+    max_audio_seconds: PositiveFloat = 8 * 3600.0
     # How often a running job's record is updated with its progress, and how often the worker
     # looks for a cancellation, seconds.
     progress_interval_seconds: PositiveFloat = 1.0

@@ -7,13 +7,8 @@ result models; it serves no RPC of its own.
 
 Around every job type's work (`run_job`): the record decides whether it runs, the result is
 stored before the record says succeeded, and a busy or unreachable service or storage puts
-the job back in the queue. An OCR job's work is `ocr.py`'s.
-
-A transcription reads the stored input, calls `AsrService/RecognizeStream` (the same decode
-as `Recognize`, segment by segment, so the record's progress is the decoded share of the
-audio) and stores the whole `RecognizeResponse`. While the call runs the worker checks the
-record every JOBS_PROGRESS_INTERVAL_SECONDS; a job cancelled meanwhile has its call
-cancelled, which stops the decoding in the service.
+the job back in the queue. A transcription's work is `transcription.py`'s (the recording cut
+at pauses into chunks decoded in parallel by the ASR instances), an OCR job's `ocr.py`'s.
 """
 
 import asyncio
@@ -21,26 +16,22 @@ import asyncio
 import grpc
 import structlog
 from celery import Task
-from sqlalchemy import Row
 
-from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.analytics.database import open_engine
-from paneas.gateway.jobs import housekeeping, metrics
+from paneas.gateway.jobs import housekeeping
 from paneas.gateway.jobs.ocr import recognize_document
-from paneas.gateway.jobs.protocol import FINISHED, TranscriptionConfig
+from paneas.gateway.jobs.protocol import FINISHED
 from paneas.gateway.jobs.queue import OCR, TRANSCRIBE, celery_app
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import (
-    Storage,
     StorageUnavailable,
-    input_key,
     one_chunk,
     open_storage,
     result_key,
 )
 from paneas.gateway.jobs.store import JobStore
-from paneas.gateway.jobs.work import Cancelled, Done, Failed, Work, call_metadata, grpc_options
-from paneas.gateway.settings import GatewaySettings
+from paneas.gateway.jobs.transcription import transcribe_recording
+from paneas.gateway.jobs.work import Cancelled, Failed, Work
 from paneas.services.runtime.settings import RuntimeSettings
 
 log = structlog.get_logger("paneas.jobs.worker")
@@ -72,7 +63,7 @@ def run_task(task: Task, job_id: str, work: Work) -> None:
 
 @app.task(name=TRANSCRIBE, bind=True, max_retries=MAX_RETRIES)
 def transcribe(task: Task, job_id: str) -> None:
-    run_task(task, job_id, transcription)
+    run_task(task, job_id, transcribe_recording)
 
 
 @app.task(name=OCR, bind=True, max_retries=MAX_RETRIES)
@@ -141,97 +132,3 @@ async def run_job(job_id: str, settings: JobsSettings, work: Work, final_try: bo
         raise
     finally:
         await engine.dispose()
-
-
-async def transcription(
-    job: Row,
-    store: JobStore,
-    storage: Storage,
-    settings: JobsSettings,
-    runtime: RuntimeSettings,
-) -> Done:
-    limit = runtime.grpc_max_message_bytes - 64 * 1024
-    # Checked on the record, before reading: an upload may be up to JOBS_MAX_UPLOAD_BYTES
-    # (2 GiB), which the worker must not load only to refuse it.
-    if job.input_bytes > limit:
-        raise Failed(
-            "input_too_large",
-            f"the recording is {job.input_bytes} bytes; jobs send it to the ASR service in one "
-            f"message, at most {limit} bytes (GRPC_MAX_MESSAGE_BYTES) until recordings are "
-            "split into chunks",
-        )
-    audio = await storage.read(input_key(job.id))
-    config = TranscriptionConfig.model_validate_json(job.config)
-    with metrics.CHUNK_SECONDS.labels("transcription").time():
-        response = await _recognize(job.id, store, settings, runtime, config, audio)
-    return Done(response.SerializeToString(), response.duration_seconds)
-
-
-async def _recognize(
-    job_id: str,
-    store: JobStore,
-    settings: JobsSettings,
-    runtime: RuntimeSettings,
-    config: TranscriptionConfig,
-    audio: bytes,
-) -> asr_pb2.RecognizeResponse:
-    """RecognizeStream's steps joined into the RecognizeResponse that `Recognize` answers;
-    raises Cancelled when the job's record leaves `running` meanwhile."""
-    target = GatewaySettings().asr_target
-    response = asr_pb2.RecognizeResponse()
-    async with grpc.aio.insecure_channel(target, options=grpc_options(runtime)) as channel:
-        call = asr_pb2_grpc.AsrServiceStub(channel).RecognizeStream(
-            asr_pb2.RecognizeStreamRequest(config=config.recognition_config(), audio=audio),
-            metadata=call_metadata(runtime, job_id),
-            timeout=settings.asr_timeout_seconds,
-        )
-        cancelled = asyncio.Event()
-        watcher = asyncio.create_task(
-            _watch(job_id, store, call, response, settings.progress_interval_seconds, cancelled)
-        )
-        try:
-            async for step in call:
-                if step.model:  # the first step: what was heard
-                    response.language = step.language
-                    response.language_probability = step.language_probability
-                    response.duration_seconds = step.duration_seconds
-                    response.model = step.model
-                if step.HasField("segment"):
-                    response.segments.append(step.segment)
-        except asyncio.CancelledError:
-            if cancelled.is_set():
-                raise Cancelled from None
-            raise
-        finally:
-            watcher.cancel()
-        if cancelled.is_set():
-            raise Cancelled
-    response.text = " ".join(segment.text for segment in response.segments if segment.text)
-    return response
-
-
-async def _watch(
-    job_id: str,
-    store: JobStore,
-    call: grpc.aio.UnaryStreamCall,
-    response: asr_pb2.RecognizeResponse,
-    interval: float,
-    cancelled: asyncio.Event,
-) -> None:
-    """Every `interval`: the progress so far into the record; a record no longer running
-    (cancelled) cancels the call."""
-    reported = -1.0
-    while True:
-        await asyncio.sleep(interval)
-        done = response.segments[-1].end_seconds if response.segments else 0.0
-        progress = done / response.duration_seconds if response.duration_seconds else 0.0
-        if progress != reported:
-            duration = response.duration_seconds or None
-            still_running = await store.progress(job_id, progress, duration)
-            reported = progress
-        else:
-            still_running = await store.status(job_id) == "running"
-        if not still_running:
-            cancelled.set()
-            call.cancel()
-            return

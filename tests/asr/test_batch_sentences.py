@@ -5,57 +5,18 @@ The batched pipeline used to drop whole sentences where Whisper closed a 30 s wi
 (services/asr/batch.py); this is the shape of audio where it did.
 """
 
-import re
-
 import httpx
-import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2
-from paneas.services.asr.evaluation import FETCHED_AUDIO, SAMPLES, normalize_words, read_pcm16
-from tests.support.audio import encode_audio
+from tests.support.recordings import assert_every_sentence_heard, call_recording_flac
 
 pytestmark = pytest.mark.backends("asr")
 
 
-def real_sentences() -> list[tuple[str, np.ndarray]]:
-    """jfk, beckett and PocketSphinx's LibriVox sentences and card names (four voices)."""
-    sentences = [
-        (SAMPLES[n].transcript, read_pcm16(SAMPLES[n].path)[0]) for n in ("jfk", "beckett")
-    ]
-    for listing, stem in (
-        ("librivox-transcription", "librivox-"),
-        ("cards-cards.transcription", "cards-"),
-    ):
-        path = FETCHED_AUDIO / f"pocketsphinx-{listing}"
-        if not path.is_file():
-            pytest.fail(f"{path} is missing: run scripts/assets/fetch-test-audio.sh")
-        for words, ident in re.findall(r"<s>\s*(.*?)\s*</s>\s*\((.+?)\)", path.read_text()):
-            sentences.append(
-                (words, read_pcm16(FETCHED_AUDIO / f"pocketsphinx-{stem}{ident}.wav")[0])
-            )
-    return sentences
-
-
 @pytest.fixture(scope="module")
 def call_recording() -> tuple[bytes, list[str], float]:
-    rng = np.random.default_rng(7)
-    sentences = real_sentences()
-    order = [sentences[i] for i in rng.permutation(len(sentences))]
-    pieces = []
-    for _, samples in order:
-        pieces += [samples, np.zeros(int(rng.uniform(0.3, 3.0) * 16000), dtype=np.int16)]
-    audio = np.concatenate(pieces)
-    return encode_audio(audio, "flac"), [text for text, _ in order], audio.size / 16000
-
-
-def assert_every_sentence_heard(sentences: list[str], text: str) -> None:
-    heard = set(normalize_words(text))
-    for sentence in sentences:
-        words = normalize_words(sentence)
-        found = sum(word in heard for word in words)
-        # Whisper may spell a word otherwise ("mister" / "mr"), never lose most of a sentence.
-        assert found >= len(words) / 2, f"sentence lost: {sentence!r} not in {text!r}"
+    return call_recording_flac()
 
 
 @pytest.mark.parametrize("words", [False, True], ids=["segments", "words"])
