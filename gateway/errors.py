@@ -194,11 +194,14 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     )
 
 
-async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+def http_error_response(path: str, error: HTTPException) -> JSONResponse:
+    """The answer to an HTTPException raised by the route at `path`."""
     code = _CODE_BY_HTTP_STATUS.get(error.status_code, grpc.StatusCode.UNKNOWN)
-    return error_response(
-        request.url.path, error.status_code, code, str(error.detail), error.headers
-    )
+    return error_response(path, error.status_code, code, str(error.detail), error.headers)
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    return http_error_response(request.url.path, error)
 
 
 async def _openai_error(_request: Request, error: OpenAIError) -> JSONResponse:

@@ -4,15 +4,19 @@ the job and queues its id (Celery on Redis); the worker (`python -m paneas.gatew
 the truth about a job; the queue only says which job to run next. See `install_jobs`.
 """
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from paneas.gateway.analytics.database import open_engine
+from paneas.gateway.errors import http_error_response
 from paneas.gateway.jobs.queue import JobQueue
-from paneas.gateway.jobs.serving import Jobs
+from paneas.gateway.jobs.serving import Jobs, JobsError
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import open_storage
 from paneas.gateway.jobs.store import JobStore, upgrade_schema
@@ -33,7 +37,8 @@ def install_jobs(app: FastAPI, settings: JobsSettings) -> None:
     queue = JobQueue(settings)
     # A job cancelled here has ended: its webhook is queued from here.
     store = JobStore(engine, on_end=queue.notify_ended)
-    app.state.jobs = Jobs(store, open_storage(settings), queue, settings)
+    app.state.jobs = Jobs(store, open_storage(settings), queue, settings, app.state.settings)
+    app.add_exception_handler(JobsError, _jobs_error)
     app.include_router(jobs_router.router)
     app_lifespan = app.router.lifespan_context
 
@@ -49,3 +54,13 @@ def install_jobs(app: FastAPI, settings: JobsSettings) -> None:
             await engine.dispose()
 
     app.router.lifespan_context = lifespan_with_jobs
+
+
+async def _jobs_error(request: Request, error: JobsError) -> JSONResponse:
+    """A refusal of the jobs API, with its HTTP status, as every HTTPException."""
+    headers = None
+    if error.retry_after is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
+    return http_error_response(
+        request.url.path, HTTPException(error.http_status, str(error), headers)
+    )

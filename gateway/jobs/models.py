@@ -53,6 +53,16 @@ jobs = Table(
     # When retention (`retention.py`) deleted the job's files; NULL on an `expired` job whose
     # files are still to be deleted (the sweep stopped between marking and deleting).
     Column("expired_at", DateTime()),
+    # The worker process running the job (`recovery.worker_id`: host:pid) and when it last
+    # said it was alive: a `running` job whose worker is gone is given to another
+    # (`recovery.py`).
+    Column("worker", String(255)),
+    Column("heartbeat_at", DateTime()),
+    # `summary: true`: the LLM's summary of the transcript, or why there is none (the job
+    # succeeded all the same).
+    Column("summary", Text),
+    Column("summary_error_code", String(64)),
+    Column("summary_error_message", Text),
     # Listing is per owner, newest first.
     Index("ix_jobs_owner_created_at", "owner", "created_at"),
     Index("ix_jobs_owner_idempotency_key", "owner", "idempotency_key"),
