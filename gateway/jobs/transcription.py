@@ -18,6 +18,7 @@ parallel by the ASR instances, the results merged on the recording's timeline.
   chunk once, so nothing is lost or doubled.
 - Merge: segment and word times shifted by the chunk's offset, segments in start-time order
   (then channel), ids renumbered.
+- Summary (`summary: true`): the merged transcript goes to the LLM (`summary.py`).
 - Progress: stored chunks' seconds plus the decoded part of those in flight, over the
   container's stated duration (or the seconds cut so far), every
   JOBS_PROGRESS_INTERVAL_SECONDS; a record no longer `running` (cancelled) cancels the calls
@@ -40,6 +41,7 @@ from paneas.gateway.jobs.protocol import TranscriptionConfig
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import Storage, input_key, one_chunk
 from paneas.gateway.jobs.store import JobStore
+from paneas.gateway.jobs.summary import summarise
 from paneas.gateway.jobs.work import Cancelled, Done, Failed, call_metadata, grpc_options
 from paneas.gateway.settings import GatewaySettings
 from paneas.services.asr.audio import MAX_CHANNELS, SAMPLE_RATE, EncodedFile
@@ -171,10 +173,16 @@ async def transcribe_recording(
     except (InvalidAudio, AudioTooLong) as error:
         raise Failed(_code(error), str(error)) from None
     try:
-        return await _Fanout(job.id, store, storage, settings, runtime, config, files).run()
+        done = await _Fanout(job.id, store, storage, settings, runtime, config, files).run()
     finally:
         for audio in files:
             audio.close()
+    if config.summary:
+        text = asr_pb2.RecognizeResponse.FromString(done.result).text
+        done.summary, done.summary_error = await summarise(
+            job.id, text, settings.summary_timeout_seconds, runtime
+        )
+    return done
 
 
 def _code(error: Exception) -> str:
@@ -221,6 +229,8 @@ class _Fanout:
             finally:
                 watcher.cancel()
         if self.cancelled.is_set():
+            # The canceller deleted the job's files; a chunk stored since then goes too.
+            await self.storage.delete_prefix(f"{self.job_id}/chunks")
             raise Cancelled
         response = merge(self.parts)
         return Done(response.SerializeToString(), response.duration_seconds)
