@@ -173,9 +173,19 @@ class ServiceProcess(LoggedProcess):
     `env`."""
 
     def __init__(
-        self, module: str, env: dict[str, str], log_path: Path, args: list[str] | None = None
+        self,
+        module: str,
+        env: dict[str, str],
+        log_path: Path,
+        args: list[str] | None = None,
+        *,
+        new_session: bool = False,
     ) -> None:
         super().__init__(
-            module, [sys.executable, "-m", module, *(args or [])], {**os.environ, **env}, log_path
+            module,
+            [sys.executable, "-m", module, *(args or [])],
+            {**os.environ, **env},
+            log_path,
+            new_session=new_session,
         )
         self.module = module

@@ -1,5 +1,6 @@
 """What the jobs worker does besides jobs: the webhook delivery task, the metrics of the jobs
-it ends, its /metrics, and a housekeeping thread that reads the queue's gauges from the job
+it ends, its /metrics, and a housekeeping thread that keeps its running job's heartbeat and
+gives abandoned jobs back to the queue (`recovery.py`), reads the queue's gauges from the job
 records and runs retention's sweep.
 
 The thread, not Celery beat or a periodic task: beat is one more process to run (and to run
@@ -20,7 +21,7 @@ from celery.signals import worker_process_init
 from sqlalchemy import Row
 
 from paneas.gateway.analytics.database import open_engine
-from paneas.gateway.jobs import metrics, retention, webhooks
+from paneas.gateway.jobs import metrics, recovery, retention, webhooks
 from paneas.gateway.jobs.queue import WEBHOOK, JobQueue
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import open_storage
@@ -51,7 +52,9 @@ def install(app: Celery, settings: JobsSettings) -> Callable[[Row], Awaitable[No
     def start(**_: object) -> None:
         metrics.serve(settings.metrics_host, settings.metrics_port)
         threading.Thread(
-            target=lambda: asyncio.run(_housekeep(settings)), name="jobs-housekeeping", daemon=True
+            target=lambda: asyncio.run(_housekeep(settings, queue)),
+            name="jobs-housekeeping",
+            daemon=True,
         ).start()
 
     queue = JobQueue(settings, app)
@@ -74,15 +77,23 @@ async def _deliver(job_id: str, settings: JobsSettings, final: bool) -> str:
         await engine.dispose()
 
 
-async def _housekeep(settings: JobsSettings) -> None:
+async def _housekeep(settings: JobsSettings, queue: JobQueue) -> None:
     engine = open_engine(settings.async_url())
     storage = open_storage(settings)
-    next_sweep = time.monotonic()
+    # This pool process's store: the heartbeat is of the jobs it runs.
+    store = JobStore(engine, worker=recovery.worker_id())
+    next_gauges = next_sweep = next_beat = time.monotonic()
     while True:
-        try:
-            await metrics.refresh_queue_gauges(engine)
-        except Exception:
-            log.exception("jobs gauges not read")
+        if time.monotonic() >= next_beat:
+            # First thing at start: a job its dead predecessor was running is queued again.
+            await recovery.recover(store, queue, settings)
+            next_beat = time.monotonic() + settings.worker_heartbeat_seconds
+        if time.monotonic() >= next_gauges:
+            try:
+                await metrics.refresh_queue_gauges(engine)
+            except Exception:
+                log.exception("jobs gauges not read")
+            next_gauges = time.monotonic() + settings.metrics_interval_seconds
         if time.monotonic() >= next_sweep:
             try:
                 count = await retention.sweep(engine, storage, settings.retention_hours)
@@ -90,5 +101,4 @@ async def _housekeep(settings: JobsSettings) -> None:
             except Exception:
                 log.exception("retention sweep failed")
             next_sweep = time.monotonic() + settings.retention_interval_seconds
-        until_sweep = max(next_sweep - time.monotonic(), 0.0)
-        await asyncio.sleep(min(settings.metrics_interval_seconds, until_sweep))
+        await asyncio.sleep(max(min(next_beat, next_gauges, next_sweep) - time.monotonic(), 0.0))

@@ -62,6 +62,11 @@ class TranscriptionConfig(BaseModel):
     temperature: float = Field(0.0, ge=0, le=1)
     beam_size: int = Field(0, ge=0, le=64, description="Service default if 0")
     multichannel: bool = Field(False, description=MULTICHANNEL)
+    summary: bool = Field(
+        False,
+        description="Summarise the transcript with the LLM service (the result's `summary`); "
+        "without an LLM the job still succeeds, with `summary_error`",
+    )
 
     def recognition_config(self) -> asr_pb2.RecognitionConfig:
         return asr_pb2.RecognitionConfig(
@@ -177,6 +182,18 @@ class Transcript(BaseModel):
     duration: float
     model: str
     segments: list[TranscriptSegment]
+    # With `summary: true`: the LLM's summary, or why there is none (the LLM down or
+    # failing); absent otherwise.
+    summary: str | None = None
+    summary_error: JobError | None = None
+
+    @model_serializer(mode="wrap")
+    def _summary_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        for name in ("summary", "summary_error"):
+            if getattr(self, name) is None:
+                data.pop(name, None)
+        return data
 
 
 class Job(BaseModel):

@@ -40,8 +40,31 @@ def celery_app(settings: JobsSettings) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
+        # Publishing (the gateway's POST, the worker's retries and webhooks) fails fast when
+        # Redis is down: a connection refused or timed out within the broker timeout, tried
+        # twice more within a second, then an error (the gateway answers 503 with a retry
+        # hint). Without socket timeouts a publish on a dead connection waits forever.
+        broker_connection_timeout=settings.broker_timeout_seconds,
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 0.5,
+        },
+        # The worker waits for Redis at its start and after losing it, however long it is
+        # down, and carries on by itself once Redis is back (`recovery.py` re-queues what a
+        # Redis that lost its data no longer holds).
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_seconds},
+        broker_connection_max_retries=None,
+        broker_transport_options={
+            # Until acknowledged, a task stays in Redis's `unacked` hash, given back to the
+            # queue once older than this (kombu's restore_visible). Why it is long, and what
+            # recovers a dead worker's job sooner: `recovery.py`.
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            "socket_connect_timeout": settings.broker_timeout_seconds,
+            # Above kombu's 1 s BRPOP poll, so only a dead connection times out.
+            "socket_timeout": settings.broker_timeout_seconds + 3.0,
+        },
     )
     return app
 

@@ -112,8 +112,13 @@ def not_found(job_id: str) -> JobsError:
     return JobsError(grpc.StatusCode.NOT_FOUND, 404, f"no job {job_id!r}")
 
 
+# What a refusal for an unavailable queue or store tells the caller to wait, seconds: Redis
+# or the store restarting is back within a few of these.
+RETRY_AFTER_SECONDS = 5
+
+
 def unavailable(message: str) -> JobsError:
-    return JobsError(grpc.StatusCode.UNAVAILABLE, 503, message)
+    return JobsError(grpc.StatusCode.UNAVAILABLE, 503, message, RETRY_AFTER_SECONDS)
 
 
 # The config of each job type.
@@ -277,7 +282,18 @@ def rendered(row: Row, response: StoredResult) -> Transcript | dict:
     transcript in the verbose_json shape (segments with `channel` when multichannel)."""
     if isinstance(response, ocr_pb2.RecognizeResponse):
         return to_json(response)
-    return transcript_of(response, multichannel(row))
+    return transcript(row, response)
+
+
+def transcript(row: Row, response: asr_pb2.RecognizeResponse) -> Transcript:
+    """A transcription job's result, with its summary (or why it has none) when asked."""
+    shown = transcript_of(response, multichannel(row))
+    shown.summary = row.summary
+    if row.summary_error_code:
+        shown.summary_error = JobError(
+            code=row.summary_error_code, message=row.summary_error_message or ""
+        )
+    return shown
 
 
 @dataclass(frozen=True)
@@ -333,7 +349,7 @@ async def job_result(jobs: Jobs, owner: str, job_id: str, fmt: str) -> RenderedR
     if fmt == "vtt":
         return _text(vtt(response.segments), "text/vtt")
     if fmt == "verbose_json":
-        return _json(transcript_of(response, multichannel(row)).model_dump())
+        return _json(transcript(row, response).model_dump())
     return _json({"text": response.text.strip()})
 
 

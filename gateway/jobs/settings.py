@@ -76,6 +76,16 @@ class JobsSettings(BaseSettings):
     # acknowledged when they end (a worker that dies mid-job loses nothing), so it must be
     # longer than the longest job, or a long job would run twice at once, seconds.
     visibility_timeout_seconds: PositiveInt = 12 * 3600
+    # How often a worker says its running job is alive (in the job's record); a job whose
+    # worker missed three of these (or whose process is gone, on the same host) is given to
+    # another worker (`recovery.py`), seconds.
+    worker_heartbeat_seconds: PositiveFloat = 10.0
+    # How long connecting to the broker (Redis) may take, and one command on it: with Redis
+    # down, POST /api/v1/jobs answers 503 within a few of these instead of hanging, seconds.
+    broker_timeout_seconds: PositiveFloat = 2.0
+    # Deadline of the LLM's summary of a transcript (`summary: true`); past it the job
+    # succeeds without one (`summary_error`), seconds.
+    summary_timeout_seconds: PositiveFloat = 120.0
     # A job whose ASR service or storage is unavailable goes back to the queue and is tried
     # again after this long, up to the worker's MAX_RETRIES times, then fails, seconds.
     retry_seconds: PositiveFloat = 10.0

@@ -26,11 +26,14 @@ class Failed(Exception):
 
 @dataclass
 class Done:
-    """What a job's work leaves: the result to store as it is (protobuf bytes), and the
-    seconds of audio the job held (None for a document)."""
+    """What a job's work leaves: the result to store as it is (protobuf bytes), the seconds
+    of audio the job held (None for a document), and a transcript's summary."""
 
     result: bytes
     duration_seconds: float | None = None
+    # A transcript's summary (`summary: true`), or the code and message of why it has none.
+    summary: str | None = None
+    summary_error: tuple[str, str] | None = None
 
 
 # A job type's own work, between the job's start and its result being stored: returns Done

@@ -22,6 +22,7 @@ from paneas.gateway.jobs import housekeeping
 from paneas.gateway.jobs.ocr import recognize_document
 from paneas.gateway.jobs.protocol import FINISHED
 from paneas.gateway.jobs.queue import OCR, TRANSCRIBE, celery_app
+from paneas.gateway.jobs.recovery import owner_gone, worker_id
 from paneas.gateway.jobs.settings import JobsSettings
 from paneas.gateway.jobs.storage import (
     StorageUnavailable,
@@ -77,7 +78,7 @@ async def run_job(job_id: str, settings: JobsSettings, work: Work, final_try: bo
     its canceller set it."""
     runtime = RuntimeSettings()
     engine = open_engine(settings.async_url())
-    store = JobStore(engine, on_end=job_ended)
+    store = JobStore(engine, on_end=job_ended, worker=worker_id())
     storage = open_storage(settings)
     try:
         job = await store.get(job_id)
@@ -85,13 +86,22 @@ async def run_job(job_id: str, settings: JobsSettings, work: Work, final_try: bo
             # Deleted, or done by an earlier delivery of the same task.
             log.info("job skipped", job_id=job_id, status=job.status if job else "deleted")
             return
-        if not await store.start(job_id):
+        if job.status == "running" and not owner_gone(job, settings):
+            # A second delivery (`recovery.py` sends again what a lost broker may have
+            # dropped) of a job a live worker is doing.
+            log.info("job skipped", job_id=job_id, status="running", worker=job.worker)
+            return
+        if not await store.start(job):
             return
         log.info("job started", job_id=job_id, type=job.type)
         try:
             done = await work(job, store, storage, settings, runtime)
         except Cancelled:
-            log.info("job cancelled while running", job_id=job_id)
+            if await store.status(job_id) == "taken":
+                # Taken for abandoned (no heartbeat for too long): another worker has it.
+                log.warning("job taken over by another worker", job_id=job_id)
+            else:
+                log.info("job cancelled while running", job_id=job_id)
             return
         except Failed as error:
             await store.fail(job_id, error.code, str(error))
@@ -106,10 +116,12 @@ async def run_job(job_id: str, settings: JobsSettings, work: Work, final_try: bo
             log.warning("job failed", job_id=job_id, code=error.code().name)
             return
         await storage.write(result_key(job_id), one_chunk(done.result))
-        if not await store.succeed(job_id, done.duration_seconds):
-            # Cancelled after the last piece: the canceller deleted the files before this
-            # result was written, so it goes too.
-            await storage.delete_prefix(job_id)
+        if not await store.succeed(job_id, done.duration_seconds, done.summary, done.summary_error):
+            if await store.status(job_id) in (None, "cancelled"):
+                # Cancelled after the last piece: the canceller deleted the files before
+                # this result was written, so it goes too. (A job another worker took over
+                # keeps its files: that worker writes the same result.)
+                await storage.delete_prefix(job_id)
             return
         log.info("job succeeded", job_id=job_id, audio_seconds=done.duration_seconds)
     except (Retry, asyncio.CancelledError):

@@ -25,7 +25,9 @@ def insight_client(settings: AsrSettings, runtime: RuntimeSettings) -> InsightCl
     # has a token of its own the LLM cannot know: it sends none, and the LLM's refusal
     # becomes an error insight that says so.
     token = runtime.api_tokens[0] if runtime.api_tokens else None
-    return InsightClient(settings, token)
+    return InsightClient(
+        settings.llm_target, token, settings.insight_model, settings.insight_max_tokens
+    )
 
 
 async def serve(settings: AsrSettings) -> None:

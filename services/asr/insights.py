@@ -46,12 +46,15 @@ def prompt_transcript(transcript: str) -> str:
 
 
 class InsightClient:
-    """The ASR process's one channel to the LLM service, shared by every stream."""
+    """The ASR process's one channel to the LLM service, shared by every stream. (The jobs
+    worker summarises a finished transcript with it too, `gateway/jobs/summary.py`.)"""
 
-    def __init__(self, settings: AsrSettings, token: str | None) -> None:
-        self.target = settings.llm_target
-        self._model = settings.insight_model
-        self._max_tokens = settings.insight_max_tokens
+    def __init__(
+        self, target: str, token: str | None, model: str = "auto", max_tokens: int = 120
+    ) -> None:
+        self.target = target
+        self._model = model
+        self._max_tokens = max_tokens
         self._channel = grpc.aio.insecure_channel(self.target)
         self._stub = llm_pb2_grpc.LlmServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()

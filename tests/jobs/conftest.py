@@ -35,9 +35,12 @@ def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
     }
 
 
-def start_jobs_worker(env: dict[str, str], log_folder) -> ServiceProcess:
-    """`python -m paneas.gateway.jobs` with `env`, once it takes tasks."""
-    worker = ServiceProcess("paneas.gateway.jobs", env, log_folder / "worker.log")
+def start_jobs_worker(env: dict[str, str], log_folder, new_session: bool = False) -> ServiceProcess:
+    """`python -m paneas.gateway.jobs` with `env`, once it takes tasks. `new_session`: its own
+    process group (the Celery parent and its pool child), for a test to kill as a whole."""
+    worker = ServiceProcess(
+        "paneas.gateway.jobs", env, log_folder / "worker.log", new_session=new_session
+    )
     wait_until(lambda: " ready." in worker.log_text(), "jobs worker", worker.process, timeout=60)
     return worker
 
