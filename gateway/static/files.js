@@ -3,6 +3,7 @@
 // times (click one to hear it); SRT, VTT and TXT are written from the segments.
 import { authHeaders, el, errorFrom, saveAs } from "./api.js";
 import { t } from "./i18n.js";
+import * as jobs from "./jobs.js";
 
 const $ = (id) => document.getElementById(id);
 let result = null;
@@ -118,6 +119,7 @@ async function transcribe(event) {
 }
 
 export function setup() {
+  jobs.setup();
   $("files-form").addEventListener("submit", transcribe);
   $("files-transcript").addEventListener("click", seek);
   $("files-transcript").addEventListener("keydown", seek);
@@ -129,4 +131,9 @@ export function setup() {
     const type = { srt: "application/x-subrip", vtt: "text/vtt", txt: "text/plain" }[format];
     saveAs(new Blob([text], { type: `${type};charset=utf-8` }), `${fileName}.${format}`);
   });
+}
+
+// Each time the tab opens: the jobs as they are now (and their refresh while any runs).
+export function shown() {
+  jobs.refresh();
 }
