@@ -3,12 +3,16 @@ so the record's progress moves page by page and a cancelled job stops before its
 
 The first call reads the selection's first page and learns from its answer how many pages
 the document has; the selection is then checked against that count, with the words the OCR
-service would use (`page_selection.select_pages`), and the remaining pages follow one by
-one. The pages are joined into the `RecognizeResponse` one call for the whole selection
-would have answered, which is stored as protobuf bytes and rendered as `POST /api/v1/ocr`
-renders it. Each call sends the whole document again (the service reads one page of it);
-the document must fit one gRPC message.
+service would use (`page_selection.select_pages`), and the remaining pages follow,
+JOBS_CHUNK_CONCURRENCY at a time (spread over the OCR instances by Envoy). Each page's answer
+is stored (`<job>/pages/<number>.pb`) before it counts, as transcription chunks are, so a
+task delivered again reads only the pages not stored yet. The pages are joined into the
+`RecognizeResponse` one call for the whole selection would have answered, which is stored as
+protobuf bytes and rendered as `POST /api/v1/ocr` renders it. Each call sends the whole
+document again (the service reads one page of it); the document must fit one gRPC message.
 """
+
+import asyncio
 
 import grpc
 import structlog
@@ -17,7 +21,7 @@ from sqlalchemy import Row
 from paneas.gateway.jobs import metrics
 from paneas.gateway.jobs.protocol import OcrConfig
 from paneas.gateway.jobs.settings import JobsSettings
-from paneas.gateway.jobs.storage import Storage, input_key
+from paneas.gateway.jobs.storage import Storage, input_key, one_chunk
 from paneas.gateway.jobs.store import JobStore
 from paneas.gateway.jobs.work import Cancelled, Done, Failed, call_metadata, grpc_options
 from paneas.gateway.settings import GatewaySettings
@@ -59,20 +63,46 @@ async def recognize_document(
                     timeout=gateway.ocr_timeout_seconds,
                 )
 
-        first = await page(config.first_page())
+        async def stored_page(number: int) -> ocr_pb2.RecognizeResponse:
+            key = page_key(job.id, number)
+            try:
+                return ocr_pb2.RecognizeResponse.FromString(await storage.read(key))
+            except FileNotFoundError:
+                answer = await page(number)
+                await storage.write(key, one_chunk(answer.SerializeToString()))
+                return answer
+
+        first = await stored_page(config.first_page())
         try:
             numbers = select_pages(config.pages, first.document_page_count)
         except InvalidDocument as error:
             # As the OCR service refuses the same selection (INVALID_ARGUMENT).
             raise Failed("invalid_argument", str(error)) from None
-        document = ocr_pb2.RecognizeResponse(
-            mime_type=first.mime_type, document_page_count=first.document_page_count
-        )
-        document.pages.extend(first.pages)
-        for number in numbers[1:]:
-            if not await store.progress(job.id, len(document.pages) / len(numbers), None):
-                log.info("ocr job stopped before a page", job_id=job.id, page=number)
-                raise Cancelled
-            document.pages.extend((await page(number)).pages)
+        read: dict[int, ocr_pb2.RecognizeResponse] = {numbers[0]: first}
+        slots = asyncio.Semaphore(settings.chunk_concurrency)
+        stopped = asyncio.Event()
+
+        async def next_page(number: int) -> None:
+            async with slots:
+                if stopped.is_set():
+                    return
+                if not await store.progress(job.id, len(read) / len(numbers), None):
+                    log.info("ocr job stopped before a page", job_id=job.id, page=number)
+                    stopped.set()
+                    return
+                read[number] = await stored_page(number)
+
+        await asyncio.gather(*(next_page(number) for number in numbers[1:]))
+        if stopped.is_set():
+            raise Cancelled
+    document = ocr_pb2.RecognizeResponse(
+        mime_type=first.mime_type, document_page_count=first.document_page_count
+    )
+    for number in numbers:
+        document.pages.extend(read[number].pages)
     document.text = "\f".join(page.text for page in document.pages)
     return Done(document.SerializeToString())
+
+
+def page_key(job_id: str, number: int) -> str:
+    return f"{job_id}/pages/{number}.pb"
