@@ -54,10 +54,11 @@ SLOW_FIXTURES = frozenset(
         "streaming_gateway",
         "redis",
         "postgres",
-        # tests/jobs: Redis, a jobs worker and a gateway with jobs on
+        # tests/jobs: Redis, a jobs worker, a gateway with jobs on and the jobs service
         "jobs_redis",
         "jobs_worker",
         "jobs_gateway",
+        "job_service",
         # tests/llm: llama.cpp's own OpenAI-compatible server
         "llama_server",
         "llm_mesh",

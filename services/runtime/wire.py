@@ -40,5 +40,13 @@ REFLECTION_PREFIXES = (
 
 # Where each part listens by default (loopback). The services' settings, the gateway's targets
 # and the Envoy config generator all start from these.
-DEFAULT_PORTS = {"asr": 50051, "llm": 50052, "ocr": 50053, "tts": 50054, "gateway": 8000}
-DEFAULT_METRICS_PORTS = {"asr": 9451, "llm": 9452, "ocr": 9453, "tts": 9454}
+DEFAULT_PORTS = {
+    "asr": 50051,
+    "llm": 50052,
+    "ocr": 50053,
+    "tts": 50054,
+    "jobs": 50055,
+    "gateway": 8000,
+}
+# 9455 is the jobs worker's (JOBS_METRICS_PORT); the jobs service is the gRPC JobService.
+DEFAULT_METRICS_PORTS = {"asr": 9451, "llm": 9452, "ocr": 9453, "tts": 9454, "jobs": 9456}
