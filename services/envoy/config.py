@@ -7,7 +7,7 @@ turns both into Envoy's bootstrap. `envoy/envoy.yaml` and `envoy/envoy-k8s.yaml`
 committed outputs (`python -m paneas.services.envoy` rewrites them; a test fails when they
 are stale); the launcher and the tests render `local` at run time.
 
-The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`):
+The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`, `jobs`):
 
 - route prefix `/paneas.S.v1.<Service>/` → cluster `S`, HTTP/2 upstreams, gRPC active
   health checks on the service's name (NOT_SERVING while loading or draining takes an
@@ -29,7 +29,7 @@ The shape, for each service `S` (`asr`, `llm`, `ocr`, `tts`):
   mesh as Envoy sees it, so the ingress answers `grpcurl list`, `describe` and
   `Health/Check` like one gRPC server. Envoy cannot route on a request body (the service
   name inside a health request), hence a server of its own. With the header (`asr`, `llm`,
-  `ocr`, `tts`) they go to one instance of the named service, as a per-instance probe; an
+  `ocr`, `tts`, `jobs`) they go to one instance of the named service, as a per-instance probe; an
   unknown value is answered with INVALID_ARGUMENT listing the known ones.
 
 Every call but health (and reflection with `AUTH_EXEMPT_REFLECTION`) needs a bearer token
@@ -112,16 +112,27 @@ SERVICES: tuple[Service, ...] = (
         wire.DEFAULT_PORTS["tts"],
         wire.DEFAULT_METRICS_PORTS["tts"],
     ),
+    # The jobs API's gRPC face (`python -m paneas.services.jobs`); the worker that does the
+    # jobs takes them from the queue, not through Envoy. An upload is a request stream.
+    Service(
+        "jobs",
+        "paneas.jobs.v1.JobService",
+        wire.DEFAULT_PORTS["jobs"],
+        wire.DEFAULT_METRICS_PORTS["jobs"],
+        request_streams=("CreateJob",),
+    ),
 )
 SERVICES_BY_NAME = {service.name: service for service in SERVICES}
 
 
 def default_max_call_seconds() -> dict[str, float]:
     """Each service's longest unary-request call: the gateway's default deadline for it
-    (`GATEWAY_<S>_TIMEOUT_SECONDS`), so a call through Envoy gets no longer than one through
-    the gateway, and nothing the gateway sends is cut short."""
-    fields = GatewaySettings.model_fields
-    return {service.name: fields[f"{service.name}_timeout_seconds"].default for service in SERVICES}
+    (`GATEWAY_<S>_TIMEOUT_SECONDS`; GATEWAY_DEFAULT_TIMEOUT_SECONDS for the jobs service, whose
+    calls are quick but its uploads, a request stream capped like live streams), so a call
+    through Envoy gets no longer than one through the gateway, and nothing the gateway sends
+    is cut short."""
+    defaults = GatewaySettings.model_construct()
+    return {service.name: defaults.timeout_for(service.name) for service in SERVICES}
 
 
 # The longest live session (`ASR_MAX_STREAM_SECONDS`), which the ASR service enforces itself.

@@ -33,6 +33,7 @@ from grpc_health.v1 import health, health_pb2
 
 # Imported for their descriptors: reflection serves what the default pool holds.
 from paneas.asr.v1 import asr_pb2
+from paneas.jobs.v1 import jobs_pb2
 from paneas.llm.v1 import llm_pb2
 from paneas.ocr.v1 import ocr_pb2
 from paneas.services.envoy.config import DIRECTORY_HEALTH_SERVICE, SERVICES
@@ -40,7 +41,7 @@ from paneas.services.envoy.settings import DirectorySettings
 from paneas.services.runtime.server import GrpcService
 from paneas.tts.v1 import tts_pb2
 
-CONTRACTS = (asr_pb2, llm_pb2, ocr_pb2, tts_pb2)
+CONTRACTS = (asr_pb2, jobs_pb2, llm_pb2, ocr_pb2, tts_pb2)
 
 log = structlog.get_logger("paneas.directory")
 

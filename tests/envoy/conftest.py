@@ -1,6 +1,6 @@
 """A real Envoy rendered by services/envoy (target `local`, free ports) in front of three
-real ASR instances of its own and the suite's OCR, LLM and TTS services, with its directory
-(health and reflection of the whole mesh) beside it."""
+real ASR instances of its own, the suite's OCR, LLM and TTS services and a jobs service of its
+own, with its directory (health and reflection of the whole mesh) beside it."""
 
 import asyncio
 import uuid
@@ -60,6 +60,27 @@ class Mesh:
         self.envoy.wait_healthy("asr", {i.port for i in self.asr})
 
 
+def start_job_service(api_token: str, log_dir: Path) -> ServiceProcess:
+    """The jobs service on a SQLite file and a folder, with Celery's in-memory broker: jobs
+    are accepted and stay queued (no worker), which is all the mesh needs of it."""
+    port = free_port()
+    service = ServiceProcess(
+        "paneas.services.jobs",
+        {
+            "API_TOKENS": api_token,
+            "JOBS_GRPC_PORT": str(port),
+            "JOBS_GRPC_METRICS_PORT": "0",
+            "JOBS_BROKER_URL": "memory://",
+            "JOBS_STORAGE_URL": (log_dir / "jobs").as_uri(),
+            "DATABASE_URL": f"sqlite:///{log_dir}/jobs.db",
+        },
+        log_dir / "jobs.log",
+    )
+    service.target = f"127.0.0.1:{port}"
+    wait_until(lambda: grpc_serving(service.target), "jobs service", service.process, 60)
+    return service
+
+
 @pytest.fixture(scope="session")
 def mesh(api_token, ocr_service, llm_service, tts_service, tmp_path_factory) -> Mesh:
     log_dir = tmp_path_factory.mktemp("envoy")
@@ -82,10 +103,12 @@ def mesh(api_token, ocr_service, llm_service, tts_service, tmp_path_factory) -> 
         instances.append(AsrInstance(f"asr-{index}", port, metrics_port, log_dir, env))
     for instance in instances:
         instance.start()
+    jobs = start_job_service(api_token, log_dir)
     ports = {
         "ocr": int(ocr_service.target.rsplit(":", 1)[1]),
         "llm": int(llm_service.target.rsplit(":", 1)[1]),
         "tts": int(tts_service.target.rsplit(":", 1)[1]),
+        "jobs": int(jobs.target.rsplit(":", 1)[1]),
     }
     admin_port, directory_port = free_port(), free_port()
     directory = ServiceProcess(
@@ -108,7 +131,7 @@ def mesh(api_token, ocr_service, llm_service, tts_service, tmp_path_factory) -> 
     envoy = EnvoyProcess(target, log_dir, api_token)
     try:
         wait_until(envoy.ready, "Envoy", envoy.process, 30)
-        for name in ("asr", "ocr", "llm", "tts"):
+        for name in ("asr", "ocr", "llm", "tts", "jobs"):
             upstream_ports = {i.port for i in instances} if name == "asr" else {ports[name]}
             envoy.wait_healthy(name, upstream_ports)
         assert directory.process.poll() is None, directory.log_text()
@@ -117,11 +140,12 @@ def mesh(api_token, ocr_service, llm_service, tts_service, tmp_path_factory) -> 
             envoy,
             instances,
             directory,
-            {"ocr": ocr_service, "llm": llm_service, "tts": tts_service},
+            {"ocr": ocr_service, "llm": llm_service, "tts": tts_service, "jobs": jobs},
         )
     finally:
         envoy.stop()
         directory.stop()
+        jobs.stop()
         for instance in instances:
             if instance.process is not None:
                 instance.process.stop()

@@ -51,6 +51,7 @@ def test_compose_and_k8s_match_the_deployments():
         "llm": ["llm:50052"],
         "ocr": ["ocr:50053"],
         "tts": ["tts:50054"],
+        "jobs": ["jobs:50055"],
         # Beside Envoy: its container shares Envoy's network namespace.
         "directory": ["127.0.0.1:50050"],
         "envoy_admin": ["127.0.0.1:9901"],
@@ -109,7 +110,7 @@ def test_health_and_reflection_go_to_the_directory_unless_a_service_is_named():
         for r in health
         if "string_match" in r["match"].get("headers", [{}])[0]
     }
-    assert by_header == {"asr": "asr", "llm": "llm", "ocr": "ocr", "tts": "tts"}
+    assert by_header == {"asr": "asr", "llm": "llm", "ocr": "ocr", "tts": "tts", "jobs": "jobs"}
     # An unknown header value is refused; no header: the directory.
     assert health[-2]["match"]["headers"][0]["present_match"] is True
     assert "direct_response" in health[-2]

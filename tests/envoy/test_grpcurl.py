@@ -97,6 +97,34 @@ def test_every_service_is_called_by_name_with_json(mesh, api_token, service):
     assert f"{INSTANCE_KEY}:" in called.stdout
 
 
+def test_a_job_is_uploaded_in_a_client_stream_and_read_back(mesh, api_token):
+    """grpcurl sends one message per JSON object: the spec, then the file in two chunks."""
+    audio = sample_path("jfk").read_bytes()
+    half = len(audio) // 2
+    messages = [
+        {"spec": {"filename": "jfk.wav", "transcription": {"language": "en"}}},
+        {"chunk": base64.b64encode(audio[:half]).decode()},
+        {"chunk": base64.b64encode(audio[half:]).decode()},
+    ]
+    created = subprocess.run(
+        [GRPCURL, "-plaintext", "-H", f"authorization: Bearer {api_token}", "-d", "@"]
+        + [mesh.envoy.address, "paneas.jobs.v1.JobService/CreateJob"],
+        input="\n".join(json.dumps(message) for message in messages),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    job = json.loads(created.stdout)["job"]
+    assert job["status"] == "JOB_STATUS_QUEUED"
+    assert job["input"] == {"filename": "jfk.wav", "bytes": str(len(audio))}
+    read = grpcurl(mesh, api_token, "paneas.jobs.v1.JobService/GetJob", data={"id": job["id"]})
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["job"]["id"] == job["id"]
+    described = grpcurl(mesh, api_token, "describe", "paneas.jobs.v1.JobService")
+    assert "rpc CreateJob ( stream .paneas.jobs.v1.CreateJobRequest )" in described.stdout
+
+
 @pytest.mark.parametrize("name", [*GRPC_SERVICES, ""])
 def test_health_answers_for_each_service_and_for_the_whole_mesh(mesh, api_token, name):
     checked = grpcurl(mesh, api_token, "grpc.health.v1.Health/Check", data={"service": name})
@@ -173,7 +201,7 @@ def test_service_header_still_picks_one_instance(mesh, api_token):
 
     unknown = grpcurl(mesh, api_token, "list", service="nope")
     assert unknown.returncode != 0
-    assert "InvalidArgument" in unknown.stderr and "asr|llm|ocr|tts" in unknown.stderr
+    assert "InvalidArgument" in unknown.stderr and "asr|jobs|llm|ocr|tts" in unknown.stderr
 
 
 def test_unknown_method_is_unimplemented(mesh, auth_metadata):
