@@ -44,7 +44,7 @@ from paneas.gateway.jobs.store import JobStore
 from paneas.gateway.jobs.summary import summarise
 from paneas.gateway.jobs.work import Cancelled, Done, Failed, call_metadata, grpc_options
 from paneas.gateway.settings import GatewaySettings
-from paneas.services.asr.audio import MAX_CHANNELS, SAMPLE_RATE, EncodedFile
+from paneas.services.asr.audio import SAMPLE_RATE, EncodedFile, open_channels
 from paneas.services.asr.errors import AudioTooLong, InvalidAudio
 from paneas.services.runtime import wire
 from paneas.services.runtime.settings import RuntimeSettings
@@ -78,29 +78,6 @@ def wav(samples: np.ndarray) -> bytes:
         file.setframerate(SAMPLE_RATE)
         file.writeframes(pcm.tobytes())
     return out.getvalue()
-
-
-def open_channels(data: bytes, max_seconds: float, multichannel: bool) -> list[EncodedFile]:
-    """The recording mixed down, or each of its channels (the same refusals as the
-    synchronous route: undecodable, empty, too long, too many channels)."""
-    if not multichannel:
-        return [EncodedFile(data, max_seconds, LIMIT_SETTING)]
-    first = EncodedFile(data, max_seconds, LIMIT_SETTING, channel=0)
-    if first.channels > MAX_CHANNELS:
-        first.close()
-        raise InvalidAudio(
-            f"the audio has {first.channels} channels; multichannel transcribes at most "
-            f"{MAX_CHANNELS}: send fewer channels, or leave multichannel off to mix them down"
-        )
-    files = [first]
-    try:
-        for number in range(1, first.channels):
-            files.append(EncodedFile(data, max_seconds, LIMIT_SETTING, channel=number))
-    except BaseException:
-        for opened in files:
-            opened.close()
-        raise
-    return files
 
 
 def cut(files: list[EncodedFile], chunk_seconds: float) -> Iterator[Chunk]:
@@ -168,7 +145,7 @@ async def transcribe_recording(
     data = await storage.read(input_key(job.id))
     try:
         files = await asyncio.to_thread(
-            open_channels, data, settings.max_audio_seconds, config.multichannel
+            open_channels, data, settings.max_audio_seconds, config.multichannel, LIMIT_SETTING
         )
     except (InvalidAudio, AudioTooLong) as error:
         raise Failed(_code(error), str(error)) from None

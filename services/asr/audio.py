@@ -160,6 +160,31 @@ class EncodedFile:
             yield offset / SAMPLE_RATE, np.concatenate(pending)
 
 
+def open_channels(
+    data: bytes, max_seconds: float, multichannel: bool, setting: str = LIMIT_SETTING
+) -> list[EncodedFile]:
+    """The file mixed down, or each of its channels as a file of its own (a call recording
+    with one party per channel; a mono file is channel 0), headers read, nothing decoded."""
+    if not multichannel:
+        return [EncodedFile(data, max_seconds, setting)]
+    first = EncodedFile(data, max_seconds, setting, channel=0)
+    if first.channels > MAX_CHANNELS:
+        first.close()
+        raise InvalidAudio(
+            f"the audio has {first.channels} channels; multichannel transcribes at most "
+            f"{MAX_CHANNELS}: send fewer channels, or leave multichannel off to mix them down"
+        )
+    files = [first]
+    try:
+        for number in range(1, first.channels):
+            files.append(EncodedFile(data, max_seconds, setting, channel=number))
+    except BaseException:
+        for opened in files:
+            opened.close()
+        raise
+    return files
+
+
 def _quiet_cut(window: np.ndarray) -> int:
     """Where to end `window`: the middle of its quietest 100 ms frame near the end."""
     search = min(int(_CUT_SEARCH_SECONDS * SAMPLE_RATE), window.size // 2)

@@ -23,9 +23,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import metrics
-from paneas.services.asr.audio import MAX_CHANNELS, SAMPLE_RATE, EncodedFile
+from paneas.services.asr.audio import SAMPLE_RATE, EncodedFile, open_channels
 from paneas.services.asr.engine import DecodeOptions, WhisperEngine
-from paneas.services.asr.errors import InvalidAudio
 from paneas.services.asr.results import segment_message
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
@@ -75,28 +74,11 @@ class _Merge:
 def _open(
     data: bytes, settings: AsrSettings, options: DecodeOptions, multichannel: bool
 ) -> list[_Channel]:
-    def channel(number: int, audio: EncodedFile) -> _Channel:
-        return _Channel(number, audio, audio.windows(settings.decode_window_seconds), options)
-
-    if not multichannel:
-        return [channel(0, EncodedFile(data, settings.max_audio_seconds))]
-    first = EncodedFile(data, settings.max_audio_seconds, channel=0)
-    if first.channels > MAX_CHANNELS:
-        first.close()
-        raise InvalidAudio(
-            f"the audio has {first.channels} channels; multichannel transcribes at most "
-            f"{MAX_CHANNELS}: send fewer channels, or leave multichannel off to mix them down"
-        )
-    channels = [channel(0, first)]
-    try:
-        for number in range(1, first.channels):
-            audio = EncodedFile(data, settings.max_audio_seconds, channel=number)
-            channels.append(channel(number, audio))
-    except BaseException:
-        for opened in channels:
-            opened.audio.close()
-        raise
-    return channels
+    files = open_channels(data, settings.max_audio_seconds, multichannel)
+    return [
+        _Channel(number, audio, audio.windows(settings.decode_window_seconds), options)
+        for number, audio in enumerate(files)
+    ]
 
 
 async def transcribe_file(

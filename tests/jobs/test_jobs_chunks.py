@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2
-from paneas.gateway.jobs.transcription import Chunk, cut, merge, open_channels, wav
-from paneas.services.asr.audio import SAMPLE_RATE
+from paneas.gateway.jobs.transcription import LIMIT_SETTING, Chunk, cut, merge, wav
+from paneas.services.asr.audio import SAMPLE_RATE, open_channels
 from paneas.services.asr.errors import AudioTooLong, InvalidAudio
 from paneas.services.asr.evaluation import sample_path
 from tests.support.audio import encode_audio, load_float32_16k
@@ -25,7 +25,7 @@ def speech_with_pauses() -> np.ndarray:
 
 def test_chunks_cover_the_recording_end_to_end_and_end_in_quiet():
     audio = speech_with_pauses()
-    (recording,) = open_channels(wav(audio), 3600, multichannel=False)
+    (recording,) = open_channels(wav(audio), 3600, False, LIMIT_SETTING)
     chunks = list(cut([recording], chunk_seconds=12))
     assert len(chunks) >= 3
     assert chunks[0].offset == 0.0
@@ -49,7 +49,7 @@ def test_each_channel_is_cut_on_its_own():
         file.setsampwidth(2)
         file.setframerate(SAMPLE_RATE)
         file.writeframes(pcm.tobytes())
-    files = open_channels(out.getvalue(), 3600, multichannel=True)
+    files = open_channels(out.getvalue(), 3600, True, LIMIT_SETTING)
     chunks = list(cut(files, chunk_seconds=20))
     assert {c.channel for c in chunks} == {0, 1}
     for channel in (0, 1):
@@ -61,10 +61,10 @@ def test_each_channel_is_cut_on_its_own():
 
 def test_the_sync_routes_refusals_hold_for_jobs():
     with pytest.raises(InvalidAudio, match="could not be decoded"):
-        open_channels(b"not audio at all" * 100, 3600, multichannel=False)
+        open_channels(b"not audio at all" * 100, 3600, False, LIMIT_SETTING)
     long = encode_audio(np.zeros(SAMPLE_RATE * 20, dtype=np.int16), "wav")
     with pytest.raises(AudioTooLong, match="JOBS_MAX_AUDIO_SECONDS"):
-        open_channels(long, 10, multichannel=False)
+        open_channels(long, 10, False, LIMIT_SETTING)
 
 
 def segment(text: str, start: float, end: float) -> asr_pb2.Segment:
