@@ -53,7 +53,7 @@ jobs = Table(
     # When retention (`retention.py`) deleted the job's files; NULL on an `expired` job whose
     # files are still to be deleted (the sweep stopped between marking and deleting).
     Column("expired_at", DateTime()),
-    # The worker process running the job (`recovery.worker_id`: host:pid) and when it last
+    # The worker process running the job (`recovery.worker_id`: host:pid:tag) and when it last
     # said it was alive: a `running` job whose worker is gone is given to another
     # (`recovery.py`).
     Column("worker", String(255)),

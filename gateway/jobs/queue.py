@@ -95,7 +95,12 @@ class JobQueue:
     async def revoke(self, job_id: str) -> None:
         """A queued task is dropped when a worker takes it; a running one notices its job's
         status instead (the worker watches it), so nothing is killed mid-write."""
-        await asyncio.to_thread(self.app.control.revoke, job_id)
+        try:
+            await asyncio.to_thread(self.app.control.revoke, job_id)
+        except Exception:
+            # Redis is down: the cancellation stands all the same (the record says it; a
+            # worker that gets the task skips it, one running it stops).
+            log.warning("revoke not sent", job_id=job_id, exc_info=True)
 
     def close(self) -> None:
         self.app.close()

@@ -10,12 +10,12 @@ whole worker dies (the stack stopped, the node lost, SIGKILL), its running job w
 it restarts. Lowering the visibility timeout would trade the first for duplicate runs of long
 jobs, so the job records, which are the truth about jobs, decide instead:
 
-- Each running job names its worker process (`worker_id`: host and pid) and carries a
+- Each running job names its worker process (`worker_id`: host, pid, a tag) and carries a
   heartbeat that process writes every JOBS_WORKER_HEARTBEAT_SECONDS. A worker's housekeeping
   (`housekeeping.py`, from its start on) gives back to the queue every running job whose
-  worker is gone: its process no longer exists on this host, or (another host) it missed
-  three heartbeats. The record moves back to `queued` only if nobody touched it since it
-  was read, and the job is sent again.
+  worker is gone: its pid no longer exists on this host, or it missed three heartbeats.
+  The record moves back to `queued` only if nobody touched it since it was read, and the
+  job is sent again.
 - A mark in the broker's Redis (`BROKER_MARK`, no expiry) says the broker still holds what
   was sent to it. When a worker finds it missing (a new or emptied Redis), it sets it and
   sends every queued job again.
@@ -28,6 +28,7 @@ reused, never decoded twice into the result.
 
 import asyncio
 import os
+import secrets
 import socket
 from datetime import timedelta
 
@@ -48,24 +49,38 @@ BROKER_MARK = "paneas-jobs:broker-mark"
 MISSED_HEARTBEATS = 3
 
 
+# This process's worker id, made on first use in each process (a pool child forked from the
+# worker gets its own).
+_ids: dict[int, str] = {}
+
+
 def worker_id() -> str:
-    """This worker process, as a running job's record names it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This worker process, as a running job's record names it: host, pid and a random tag,
+    since a restarted container has the same host name and often the same pids."""
+    pid = os.getpid()
+    if pid not in _ids:
+        _ids[pid] = f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}"
+    return _ids[pid]
 
 
 def _process_gone(owner: str) -> bool | None:
-    """Whether `owner` (host:pid) is a process of this host that no longer exists; None for
-    another host's (or an unreadable name): only its heartbeat can tell."""
-    host, _, pid = owner.rpartition(":")
+    """True when `owner` was a process of this host that no longer exists; None when only
+    its heartbeat can tell (another host's, a pid alive now, which may be another process
+    with a reused pid, or an unreadable name)."""
+    host, _, rest = owner.partition(":")
+    pid, _, _ = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
+    if int(pid) == os.getpid():
+        # An earlier process with this pid (a restarted container): not this one.
+        return owner != worker_id()
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
-    except PermissionError:  # exists, as another user
-        return False
-    return False
+    except PermissionError:  # it exists, as another user
+        return None
+    return None
 
 
 def owner_gone(job: Row, settings: JobsSettings) -> bool:
