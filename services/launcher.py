@@ -6,8 +6,8 @@ The embedded topology mirrors the deployments: `ASR_INSTANCES` ASR processes (2 
 one per GPU on a GPU box), one LLM, OCR and TTS, and Envoy on 127.0.0.1:9000 routing to them
 (consistent hash on `x-session-id` for ASR). The gateway and ASR's insights reach every
 service through Envoy, as in compose and Kubernetes. Jobs (`/api/v1/jobs`) are on unless
-`JOBS_ENABLED=false`: Redis on loopback (no persistence; unless `JOBS_BROKER_URL` names one)
-and one jobs worker.
+`JOBS_ENABLED=false`: Redis on loopback (no persistence; unless `JOBS_BROKER_URL` names one),
+one jobs worker and the jobs service (`jobs-api`, their gRPC face, behind Envoy).
 
 Every child's output goes through the launcher to its own stdout, unchanged, and the last
 `LOG_TAIL_LINES` lines of each are kept. A component that dies, at start or later, is named
@@ -48,6 +48,7 @@ from paneas.services.asr.settings import AsrSettings
 from paneas.services.envoy.config import DIRECTORY_HEALTH_SERVICE, Tls, local_target, render_yaml
 from paneas.services.envoy.process import command as envoy_command
 from paneas.services.envoy.settings import DirectorySettings, EnvoySettings
+from paneas.services.jobs.settings import JobServiceSettings
 from paneas.services.llm.settings import LlmSettings
 from paneas.services.ocr.settings import OcrSettings
 from paneas.services.processes import (
@@ -221,6 +222,19 @@ def jobs_components(env: dict[str, str]) -> list[Component]:
     return components
 
 
+def job_service_component() -> Component:
+    """The jobs API's gRPC face, JobService (`python -m paneas.services.jobs`), beside the
+    gateway's REST routes: the same database, storage and queue (the stack's environment)."""
+    settings = JobServiceSettings()
+    return Component(
+        "jobs-api",
+        "paneas.services.jobs",
+        f"grpc://{settings.host}:{settings.port}",
+        grpc_health_probe(_connect_host(settings.host), settings.port),
+        ["paneas.jobs.v1.JobService, through envoy"] + _metrics_line(settings),
+    )
+
+
 def _metrics_line(settings) -> list[str]:
     if not settings.metrics_port:
         return []
@@ -305,10 +319,15 @@ def envoy_component(
         max_call_seconds={name: gateway.timeout_for(name) for name in target.max_call_seconds},
         max_stream_seconds=asr.max_stream_seconds,
     )
+    if "jobs" not in ports:  # jobs are off
+        target = replace(
+            target, upstreams={k: v for k, v in target.upstreams.items() if k != "jobs"}
+        )
     config = workdir / "envoy.yaml"
     config.write_text(render_yaml(target))
     admin = f"http://{_connect_host(envoy.admin_host)}:{envoy.admin_port}"
     routes = f"asr x{asr.instances} ({envoy.lb_policy} on x-session-id), llm, ocr, tts"
+    routes += ", jobs" if "jobs" in ports else ""
     return Component(
         "envoy",
         "",
@@ -338,8 +357,12 @@ def stack_components(env: dict[str, str], workdir: Path | None = None) -> list[C
     gateway_url = f"http://{gateway.host}:{gateway.port}"
     workdir = workdir or Path(tempfile.mkdtemp(prefix="paneas-"))
     ports = {"ocr": ocr.port, "llm": llm.port, "tts": tts.port}
+    jobs = jobs_components(env)
+    if jobs:
+        jobs.append(job_service_component())
+        ports["jobs"] = JobServiceSettings().port
     return [
-        *jobs_components(env),
+        *jobs,
         Component(
             "ocr",
             "paneas.services.ocr",

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from paneas.jobs.v1 import jobs_pb2, jobs_pb2_grpc
 from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
 from paneas.services.processes import free_port
 from tests.support import REPO
@@ -41,6 +42,8 @@ def test_launcher_starts_serves_and_stops(tmp_path):
         "TTS_METRICS_PORT": str(free_port()),
         "TTS_WARMUP": "false",
         "GATEWAY_PORT": str(gateway_port),
+        "JOBS_GRPC_PORT": str(free_port()),
+        "JOBS_GRPC_METRICS_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
         # Jobs are on by default: their records and files stay in this test's folder.
         "DATABASE_URL": f"sqlite:///{tmp_path}/gateway.db",
@@ -118,6 +121,16 @@ def test_launcher_starts_serves_and_stops(tmp_path):
                 job = httpx.get(f"{url}/api/v1/jobs/{job['id']}", headers=auth).json()
             assert job["status"] == "succeeded", job
             assert wer(SAMPLES["jfk"].transcript, job["result"]["text"]) < 0.1
+            # The same job through JobService, the jobs API's gRPC face, on the ingress.
+            assert f"jobs-api  grpc://127.0.0.1:{env['JOBS_GRPC_PORT']}" in banner
+            with grpc.insecure_channel(f"127.0.0.1:{envoy_port}") as channel:
+                shown = jobs_pb2_grpc.JobServiceStub(channel).GetJob(
+                    jobs_pb2.GetJobRequest(id=job["id"]),
+                    metadata=(("authorization", f"Bearer {token}"),),
+                    timeout=10,
+                )
+            assert shown.job.status == jobs_pb2.JOB_STATUS_SUCCEEDED
+            assert shown.job.transcription.text.strip() == job["result"]["text"]
 
             launcher.send_signal(signal.SIGINT)
             assert launcher.wait(60) == 0

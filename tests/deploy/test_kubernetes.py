@@ -12,7 +12,10 @@ from tests.deploy.support import DEPLOY, run, tool
 K8S = DEPLOY / "k8s"
 # Created by the operator, never from files here (docs/operations.md, base/kustomization.yaml).
 OUT_OF_BAND = {("Secret", "paneas-secrets"), ("ConfigMap", "envoy-config")}
-SERVICES = {"asr": 50051, "llm": 50052, "ocr": 50053, "tts": 50054}
+SERVICES = {"asr": 50051, "llm": 50052, "ocr": 50053, "tts": 50054, "jobs": 50055}
+# Each service's settings prefix (`OCR_PORT`); the jobs service's is JOBS_GRPC_ (JOBS_ is the
+# jobs settings the gateway and the workers share).
+PREFIXES = {name: name.upper() for name in SERVICES} | {"jobs": "JOBS_GRPC"}
 
 
 def build(target: str) -> list[dict]:
@@ -106,15 +109,16 @@ def test_grpc_services_probe_health_drain_and_bind_all_interfaces(objects):
     env = by_kind(objects, "ConfigMap")["paneas-env"]["data"]
     workloads = by_kind(objects, "Deployment") | by_kind(objects, "StatefulSet")
     for name, port in SERVICES.items():
-        assert env[f"{name.upper()}_HOST"] == "0.0.0.0"
+        prefix = PREFIXES[name]
+        assert env[f"{prefix}_HOST"] == "0.0.0.0"
         spec = pod_spec(workloads[name])
         container = spec["containers"][0]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == port, (name, probe)
         assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
         values = {e["name"]: e.get("value") for e in container["env"]}
-        assert values[f"{name.upper()}_PORT"] == str(port)
-        grace = float(values[f"{name.upper()}_SHUTDOWN_GRACE_SECONDS"])
+        assert values[f"{prefix}_PORT"] == str(port)
+        grace = float(values[f"{prefix}_SHUTDOWN_GRACE_SECONDS"])
         assert spec["terminationGracePeriodSeconds"] > grace + 10, name
         assert "API_TOKENS" in values
     assert env["GATEWAY_HOST"] == "0.0.0.0"
@@ -174,9 +178,9 @@ def test_network_policies_deny_by_default_and_keep_services_behind_envoy(objects
     assert grpc[0]["from"] == [envoy_pods]
     # The stores: only from what uses them (the queue, the records, the files).
     users = {
-        "redis": {"gateway", "jobs-worker"},
-        "postgres": {"gateway", "jobs-worker"},
-        "minio": {"gateway", "jobs-worker", "minio-bucket"},
+        "redis": {"gateway", "jobs", "jobs-worker"},
+        "postgres": {"gateway", "jobs", "jobs-worker"},
+        "minio": {"gateway", "jobs", "jobs-worker", "minio-bucket"},
     }
     for store, names in users.items():
         (rule,) = policies[store]["spec"]["ingress"]

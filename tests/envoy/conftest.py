@@ -63,13 +63,13 @@ class Mesh:
 def start_job_service(api_token: str, log_dir: Path) -> ServiceProcess:
     """The jobs service on a SQLite file and a folder, with Celery's in-memory broker: jobs
     are accepted and stay queued (no worker), which is all the mesh needs of it."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     service = ServiceProcess(
         "paneas.services.jobs",
         {
             "API_TOKENS": api_token,
             "JOBS_GRPC_PORT": str(port),
-            "JOBS_GRPC_METRICS_PORT": "0",
+            "JOBS_GRPC_METRICS_PORT": str(metrics_port),
             "JOBS_BROKER_URL": "memory://",
             "JOBS_STORAGE_URL": (log_dir / "jobs").as_uri(),
             "DATABASE_URL": f"sqlite:///{log_dir}/jobs.db",
@@ -77,6 +77,7 @@ def start_job_service(api_token: str, log_dir: Path) -> ServiceProcess:
         log_dir / "jobs.log",
     )
     service.target = f"127.0.0.1:{port}"
+    service.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     wait_until(lambda: grpc_serving(service.target), "jobs service", service.process, 60)
     return service
 

@@ -61,7 +61,7 @@ def test_prometheus_scrapes_every_target(mesh, tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: http_ok(f"{base}/-/ready"), "Prometheus", prometheus, 60)
-        expected = 3 + len(mesh.asr) + 1  # llm, ocr, tts, the ASR instances, Envoy
+        expected = 4 + len(mesh.asr) + 1  # llm, ocr, tts, jobs, the ASR instances, Envoy
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             up = query(base, "up")

@@ -34,6 +34,8 @@ def launcher_env(**overrides: str) -> dict[str, str]:
         "TTS_METRICS_PORT": str(free_port()),
         "TTS_WARMUP": "false",
         "GATEWAY_PORT": str(free_port()),
+        "JOBS_GRPC_PORT": str(free_port()),
+        "JOBS_GRPC_METRICS_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("PANEAS_STRICT", None)
