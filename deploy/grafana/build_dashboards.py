@@ -525,7 +525,7 @@ SYSTEM = dashboard(
             "Resident memory by process",
             [
                 q(
-                    'process_resident_memory_bytes{job=~"gateway|asr|llm|ocr|tts|jobs"}',
+                    'process_resident_memory_bytes{job=~"gateway|asr|llm|ocr|tts|jobs|jobs-api"}',
                     "{{instance}}",
                 )
             ],
@@ -535,7 +535,7 @@ SYSTEM = dashboard(
             "CPU by process (cores)",
             [
                 q(
-                    f'rate(process_cpu_seconds_total{{job=~"gateway|asr|llm|ocr|tts|jobs"}}[{RATE}])',
+                    f'rate(process_cpu_seconds_total{{job=~"gateway|asr|llm|ocr|tts|jobs|jobs-api"}}[{RATE}])',
                     "{{instance}}",
                 )
             ],
