@@ -23,8 +23,9 @@ def jobs_redis(tmp_path_factory):
     redis.kill()
 
 
-@pytest.fixture(scope="module")
-def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
+def base_jobs_env(jobs_redis: RedisServer, tmp_path_factory) -> dict[str, str]:
+    """Jobs on, with the module's Redis, storage and database in a folder of their own: what
+    a module's own `jobs_env` adds its settings to."""
     state = tmp_path_factory.mktemp("jobs-state")
     return {
         "JOBS_ENABLED": "true",
@@ -33,6 +34,11 @@ def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{state}/gateway.db",
         "JOBS_PROGRESS_INTERVAL_SECONDS": "0.2",
     }
+
+
+@pytest.fixture(scope="module")
+def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
+    return base_jobs_env(jobs_redis, tmp_path_factory)
 
 
 def start_jobs_worker(env: dict[str, str], log_folder, new_session: bool = False) -> ServiceProcess:

@@ -11,19 +11,14 @@ from urllib.parse import urlparse
 import pytest
 
 from paneas.services.processes import wait_until
-from tests.jobs.conftest import finished
+from tests.jobs.conftest import base_jobs_env, finished
 from tests.support.recordings import assert_every_sentence_heard, call_recording_flac
 
 
 @pytest.fixture(scope="module")
 def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
-    state = tmp_path_factory.mktemp("jobs-state")
     return {
-        "JOBS_ENABLED": "true",
-        "JOBS_BROKER_URL": jobs_redis.url,
-        "JOBS_STORAGE_URL": (state / "storage").as_uri(),
-        "DATABASE_URL": f"sqlite:///{state}/gateway.db",
-        "JOBS_PROGRESS_INTERVAL_SECONDS": "0.2",
+        **base_jobs_env(jobs_redis, tmp_path_factory),
         "JOBS_CHUNK_SECONDS": "30",
         "JOBS_CHUNK_CONCURRENCY": "2",
     }

@@ -16,7 +16,7 @@ import pytest
 
 from paneas.services.asr.evaluation import SAMPLES, sample_path, wer
 from paneas.services.processes import wait_until
-from tests.jobs.conftest import finished, jobs_worker_env, start_jobs_worker, submit
+from tests.jobs.conftest import base_jobs_env, finished, jobs_worker_env, start_jobs_worker, submit
 from tests.support.audio import encode_audio, load_float32_16k
 
 JFK = SAMPLES["jfk"].transcript
@@ -24,13 +24,8 @@ JFK = SAMPLES["jfk"].transcript
 
 @pytest.fixture(scope="module")
 def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
-    state = tmp_path_factory.mktemp("jobs-state")
     return {
-        "JOBS_ENABLED": "true",
-        "JOBS_BROKER_URL": jobs_redis.url,
-        "JOBS_STORAGE_URL": (state / "storage").as_uri(),
-        "DATABASE_URL": f"sqlite:///{state}/gateway.db",
-        "JOBS_PROGRESS_INTERVAL_SECONDS": "0.2",
+        **base_jobs_env(jobs_redis, tmp_path_factory),
         # A dead worker's job is given to another after three missed beats: 3 s here.
         "JOBS_WORKER_HEARTBEAT_SECONDS": "1",
     }

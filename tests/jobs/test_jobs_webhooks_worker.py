@@ -12,7 +12,7 @@ import pytest
 
 from paneas.services.asr.evaluation import sample_path
 from paneas.services.processes import free_port, wait_until
-from tests.jobs.conftest import finished
+from tests.jobs.conftest import base_jobs_env, finished
 from tests.jobs.test_jobs_webhooks import SECRET, verify
 from tests.support.metrics import metric_value
 from tests.support.webhook_receiver import WebhookReceiver
@@ -23,13 +23,8 @@ RETENTION_HOURS = 0.002
 
 @pytest.fixture(scope="module")
 def jobs_env(jobs_redis, tmp_path_factory) -> dict[str, str]:
-    state = tmp_path_factory.mktemp("jobs-state")
     return {
-        "JOBS_ENABLED": "true",
-        "JOBS_BROKER_URL": jobs_redis.url,
-        "JOBS_STORAGE_URL": (state / "storage").as_uri(),
-        "DATABASE_URL": f"sqlite:///{state}/gateway.db",
-        "JOBS_PROGRESS_INTERVAL_SECONDS": "0.2",
+        **base_jobs_env(jobs_redis, tmp_path_factory),
         "JOBS_WEBHOOK_SECRET": SECRET,
         # The receivers listen on loopback.
         "JOBS_WEBHOOK_ALLOW_PRIVATE": "true",
