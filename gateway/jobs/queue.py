@@ -62,8 +62,9 @@ def celery_app(settings: JobsSettings) -> Celery:
             # recovers a dead worker's job sooner: `recovery.py`.
             "visibility_timeout": settings.visibility_timeout_seconds,
             "socket_connect_timeout": settings.broker_timeout_seconds,
+            # A Redis that accepts but does not answer (hung, paused) fails a publish too.
             # Above kombu's 1 s BRPOP poll, so only a dead connection times out.
-            "socket_timeout": settings.broker_timeout_seconds + 3.0,
+            "socket_timeout": settings.broker_timeout_seconds + 1.0,
         },
     )
     return app
