@@ -206,8 +206,10 @@ class _Fanout:
             finally:
                 watcher.cancel()
         if self.cancelled.is_set():
-            # The canceller deleted the job's files; a chunk stored since then goes too.
-            await self.storage.delete_prefix(f"{self.job_id}/chunks")
+            if await self.store.status(self.job_id) == "cancelled":
+                # The canceller deleted the job's files; a chunk stored since then goes too.
+                # (A job taken over by another worker keeps its chunks for that worker.)
+                await self.storage.delete_prefix(f"{self.job_id}/chunks")
             raise Cancelled
         response = merge(self.parts)
         return Done(response.SerializeToString(), response.duration_seconds)
