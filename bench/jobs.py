@@ -10,6 +10,10 @@ Queen), every clip in a new shuffle each round, 0.3-3 s of silence between clips
 Whisper base, CPU, int8, beam 5, language "en", vad_filter on, as a job decodes by default):
   bare batched     `BatchedInferencePipeline.transcribe` on the whole file in this process
   bare sequential  `WhisperModel.transcribe` on the whole file (`--sequential`; slow)
+  service decoder  the ASR service's own engine (`WhisperEngine.transcribe_file`, its
+                   defaults) on the whole file in this process: what a job's chunks go
+                   through, without the job; it splits a job's cost from bare into the
+                   decoder's (it decodes again what the batched pipeline drops) and the job's
   job, 1 instance  POST /api/v1/jobs through a real gateway, jobs worker and redis-server to
                    one ASR service with its default threads (every core)
   job, N instances the same with GATEWAY_ASR_TARGET on Envoy in front of N ASR services
@@ -41,7 +45,9 @@ from bench.asr import SAMPLE_RATE, asr_service, bare_model, to_float32, wav_byte
 from bench.asr_quality import Clip, cpu_model, joined, real_english
 from bench.load import ForeignLoad
 from bench.services import LOGS, gateway, grpc_service, stop
+from paneas.services.asr.engine import DecodeOptions, WhisperEngine
 from paneas.services.asr.evaluation import wer
+from paneas.services.asr.settings import AsrSettings
 from paneas.services.envoy.config import local_target
 from paneas.services.envoy.process import EnvoyProcess
 from paneas.services.processes import (
@@ -142,10 +148,16 @@ def bare_sequential(pipeline: BatchedInferencePipeline, audio: np.ndarray) -> st
     return " ".join(segment.text.strip() for segment in segments)
 
 
-def bare(recording: Recording, sequential: bool) -> list[Result]:
-    """In this process, before any service starts (the model is freed on return)."""
+def service_decoder(engine: WhisperEngine, audio: np.ndarray) -> str:
+    """What the service runs for each chunk of a job (vad_filter on, the rest default)."""
+    options = DecodeOptions(language=LANGUAGE, vad_filter=True)
+    transcript = engine.transcribe_file(audio, options)
+    return " ".join(segment.text.strip() for segment in transcript.segments)
+
+
+def bare(recording: Recording, audio: np.ndarray, sequential: bool) -> list[Result]:
+    """faster-whisper alone (the model is freed on return)."""
     pipeline = BatchedInferencePipeline(bare_model())
-    audio = to_float32(recording.samples)
     paths = {"bare batched": bare_batched}
     if sequential:
         paths["bare sequential"] = bare_sequential
@@ -153,6 +165,18 @@ def bare(recording: Recording, sequential: bool) -> list[Result]:
         measured(name, recording, lambda run=run: run(pipeline, audio), list)
         for name, run in paths.items()
     ]
+
+
+def in_process(recording: Recording, sequential: bool) -> list[Result]:
+    """In this process, one model at a time, before any service starts."""
+    audio = to_float32(recording.samples)
+    results = bare(recording, audio, sequential)
+    engine = WhisperEngine(AsrSettings())
+    engine.load()
+    results.append(
+        measured("service decoder", recording, lambda: service_decoder(engine, audio), list)
+    )
+    return results
 
 
 def through_a_job(url: str, token: str, wav: Path) -> Callable[[], str]:
@@ -289,6 +313,11 @@ def report(recording: Recording, results: list[Result], instances: int) -> None:
         print(f"\ngoal, job (1 instance) within 1.15x of bare batched: {verdict} "
               f"({one.wall_seconds / bare.wall_seconds:.3f}x); WER job - bare "
               f"{one.wer - bare.wer:+.4f}")  # fmt: skip
+        decoder = next(r for r in results if r.path == "service decoder")
+        print(
+            f"of which the service's decoder {decoder.wall_seconds / bare.wall_seconds:.3f}x "
+            f"bare, the job {one.wall_seconds / decoder.wall_seconds:.3f}x its decoder"
+        )
     if one and many:
         speed_up = one.wall_seconds / many.wall_seconds
         print(
@@ -318,7 +347,7 @@ def main() -> None:
     print(f"recording: {recording.seconds / 60:.1f} min, {recording.clips} clips, "
           f"{wav.stat().st_size / 1e6:.0f} MB WAV in {wav}", flush=True)  # fmt: skip
 
-    results = bare(recording, args.sequential)
+    results = in_process(recording, args.sequential)
     token = secrets.token_urlsafe(16)
     counts = [1] if args.quick else [1, args.instances]
     with redis() as (broker, redis_pid):
