@@ -61,6 +61,7 @@ def test_a_recording_as_a_job_reaches_100_percent_and_downloads(jobs_page, api_t
     expect(row.locator(".percent")).to_have_text("100%")
     expect(row.locator(".job-status")).to_have_text("succeeded")
     expect(page.get_by_text("No jobs yet.")).to_be_hidden()
+    page.locator("#jobs-title").evaluate("(title) => title.scrollIntoView()")
     screenshot(page, "files-jobs")
 
     with page.expect_download() as download:
