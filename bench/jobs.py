@@ -226,11 +226,13 @@ def redis() -> Iterator[tuple[str, int]]:
 
 
 @contextmanager
-def asr_instances(token: str, count: int, work: Path) -> Iterator[tuple[str, list[int]]]:
+def asr_instances(
+    token: str, count: int, work: Path, workers: int = 1
+) -> Iterator[tuple[str, list[int]]]:
     """One ASR service with its defaults (its target), or `count` behind an Envoy, the cores
     split between them (Envoy's address); yields the target and the services' pids."""
     if count == 1:
-        with asr_service(token) as service:
+        with asr_service(token, workers) as service:
             yield service.target, service.pids()
         return
     threads = max(1, (os.cpu_count() or 1) // count)
@@ -334,6 +336,9 @@ def main() -> None:
     parser.add_argument(
         "--sequential", action="store_true", help="also WhisperModel.transcribe (slow)"
     )
+    parser.add_argument(
+        "--asr-workers", type=int, default=1, help="ASR_WORKERS of the single instance"
+    )
     parser.add_argument("--chunk-seconds", type=float, default=300.0, help="JOBS_CHUNK_SECONDS")
     args = parser.parse_args()
     minutes = 5.0 if args.quick else args.minutes
@@ -354,7 +359,7 @@ def main() -> None:
         for count in counts:
             # As many chunks in flight as instances, and one more to keep them fed.
             with (
-                asr_instances(token, count, work) as (target, asr_pids),
+                asr_instances(token, count, work, args.asr_workers) as (target, asr_pids),
                 jobs_stack(token, target, broker, work, count + 1, args.chunk_seconds) as (
                     url,
                     job_pids,
