@@ -149,35 +149,6 @@ def _one_window(segments: Iterator[Segment]) -> list[Segment]:
     return decoded
 
 
-# Between a final's context and its audio: a pause, as between utterances.
-_CONTEXT_GAP = np.zeros(int(0.3 * SAMPLE_RATE), dtype=np.float32)
-
-
-def _after(segments: list[Segment], boundary: float, keep_words: bool) -> list[Segment]:
-    """The segments' words from `boundary` on (a word belongs where its middle is), shifted
-    to start at 0: what was said after the context."""
-    kept = []
-    for segment in segments:
-        words = [w for w in segment.words or () if (w.start + w.end) / 2 >= boundary]
-        if not words:
-            continue
-        words = [
-            replace(w, start=max(w.start - boundary, 0.0), end=max(w.end - boundary, 0.0))
-            for w in words
-        ]
-        kept.append(
-            replace(
-                segment,
-                start=words[0].start,
-                end=words[-1].end,
-                text="".join(w.word for w in words),
-                tokens=[],
-                words=words if keep_words else None,
-            )
-        )
-    return kept
-
-
 def _token_budget(seconds: float) -> int:
     """Tokens one window of an utterance this long can need, generously (fast speech is
     ~5 tokens/s), and never more than the prompt leaves (`max_new_tokens` is per window).
@@ -356,36 +327,12 @@ class WhisperEngine:
         return _transcript(info, segments, duration)
 
     def transcribe_utterance(
-        self,
-        audio: np.ndarray,
-        options: DecodeOptions,
-        interim: bool,
-        context: np.ndarray | None = None,
+        self, audio: np.ndarray, options: DecodeOptions, interim: bool
     ) -> tuple[list[Segment], TranscriptionInfo]:
         """One live utterance. Interim passes are greedy and skip word alignment: they are
-        superseded within half a second anyway.
-
-        A final may be given `context`: the end of the speech heard before it. Decoded alone,
-        a short utterance has nothing to go on ("Fail better." after "Fail again." comes out
-        "Failed better.", "Ever failed." as "Everfair old."); the batch decoder hears it after
-        what came before. The context is decoded in front of the utterance, in the same
-        window, and only the words after it are kept, on the utterance's own timeline."""
+        superseded within half a second anyway."""
         started = time.perf_counter()
         seconds = audio.size / SAMPLE_RATE
-        if context is not None and context.size and not interim:
-            joined = np.concatenate([context, _CONTEXT_GAP, audio])
-            if joined.size / SAMPLE_RATE <= WINDOW_SECONDS:
-                boundary = (context.size + _CONTEXT_GAP.size) / SAMPLE_RATE
-                with self.model.live_decode(joined.size / SAMPLE_RATE):
-                    decoded, info = self._transcribe_utterance(
-                        joined, replace(options, word_timestamps=True), interim
-                    )
-                decoded = _after(decoded, boundary, options.word_timestamps)
-                if seconds > 0:
-                    metrics.REAL_TIME_FACTOR.labels(kind="final").observe(
-                        (time.perf_counter() - started) / seconds
-                    )
-                return decoded, info
         with self.model.live_decode(seconds):
             decoded, info = self._transcribe_utterance(audio, options, interim)
         if seconds > 0:

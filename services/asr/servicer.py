@@ -196,7 +196,6 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             silence_ms=endpointing.silence_duration_ms or settings.silence_duration_ms,
             max_utterance_ms=endpointing.max_utterance_ms or settings.max_utterance_ms,
             interim_interval_ms=settings.interim_interval_ms,
-            context_seconds=settings.live_context_seconds,
             vad_threshold=settings.vad_threshold,
             max_chunk_bytes=settings.max_chunk_bytes,
             max_stream_seconds=settings.max_stream_seconds,

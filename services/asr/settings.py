@@ -3,7 +3,6 @@
 import os
 from typing import Annotated, Literal
 
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from paneas.services.runtime import wire
@@ -87,11 +86,6 @@ class AsrSettings(ServerSettings):
     max_utterance_ms: int = 30_000
     # New speech between interim results, milliseconds.
     interim_interval_ms: int = 500
-    # A live final is decoded after the last this-many seconds of speech heard before it, and
-    # keeps only its own words: a short utterance decoded alone has no context and is
-    # misheard ("Failed better." for "Fail better."). Each second costs its encoder frames
-    # and a few decoder tokens; 0 decodes every utterance alone.
-    live_context_seconds: float = Field(1.5, ge=0.0, le=10.0)
     # Speech probability above which a VAD frame counts as speech.
     vad_threshold: float = 0.5
     # Audio decoded and transcribed once at start, so the first request pays no warm-up.

@@ -67,8 +67,6 @@ class StreamConfig:
     max_stream_seconds: float
     # The client asked for LLM insights (services/asr/insights.py).
     insights: bool = False
-    # Speech before a final decoded with it as context (AsrSettings.live_context_seconds).
-    context_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,9 +90,6 @@ class _Utterance:
     last_interim_words: list[str] = field(default_factory=list)
     # A final decode started at the first pause, in case the pause ends the utterance.
     speculation: asyncio.Task | None = None
-    # The end of the speech heard before the audio decoded next (the previous utterance's,
-    # then each piece's): its finals' context.
-    context: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -131,8 +126,6 @@ class LiveStream:
         self._pending = np.zeros(0, dtype=np.float32)
         self._samples_received = 0
         self._utterance: _Utterance | None = None
-        # The end of the last utterance's speech: the next one's context.
-        self._heard: np.ndarray | None = None
         self._finals: deque[_DecodeJob] = deque()
         self._interim: _DecodeJob | None = None
         self._wake = asyncio.Event()
@@ -207,7 +200,6 @@ class LiveStream:
         match event:
             case UtteranceStarted():
                 self._utterance = _Utterance(event.index, event.start_sample)
-                self._utterance.context = self._heard
                 if event.speech_start_sample is not None:
                     self._emit_event(
                         asr_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED,
@@ -223,15 +215,12 @@ class LiveStream:
             case SpeculativeFinalDue():
                 # Its audio is exactly what the final decodes if the pause ends the utterance,
                 # so waiting out `silence_ms` costs no extra latency.
-                utterance.speculation = asyncio.create_task(
-                    self._decode_final(event.audio, utterance.context)
-                )
+                utterance.speculation = asyncio.create_task(self._decode_final(event.audio))
             case SpeculationAbandoned():
                 self._abandon_speculation(utterance)
             case PieceCut():
                 # Decoded now, at final priority, while the rest of the utterance is spoken.
-                decode = asyncio.create_task(self._decode_final(event.audio, utterance.context))
-                utterance.context = self._speech_tail(event.audio)
+                decode = asyncio.create_task(self._decode_final(event.audio))
                 self._queued_for_decode(event.audio.size)
                 decode.add_done_callback(
                     lambda _, samples=event.audio.size: self._done_decoding(samples)
@@ -239,12 +228,6 @@ class LiveStream:
                 utterance.pieces.append(_Piece(event.offset_samples, decode))
                 utterance.committed_samples = event.offset_samples + event.audio.size
             case UtteranceEnded():
-                speech = event.audio
-                if event.speech_end_sample is not None:
-                    # Up to where the speech ended: the trailing pause is no context.
-                    first = utterance.start_sample + event.offset_samples
-                    speech = speech[: max(0, event.speech_end_sample - first)]
-                self._heard = self._speech_tail(speech, before=utterance.context)
                 if utterance.speculation is not None:
                     metrics.SPECULATIONS.labels(outcome="used").inc()
                 self._queued_for_decode(event.audio.size)
@@ -271,20 +254,11 @@ class LiveStream:
             utterance.speculation = None
             metrics.SPECULATIONS.labels(outcome="abandoned").inc()
 
-    def _speech_tail(self, audio: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
-        """The last `context_seconds` of `audio` (with `before` in front when it is short)."""
-        keep = int(self._config.context_seconds * SAMPLE_RATE)
-        if audio.size < keep and before is not None and before.size:
-            audio = np.concatenate([before, audio])
-        return audio[-keep:].copy() if keep else np.zeros(0, dtype=np.float32)
-
-    async def _decode_final(self, audio: np.ndarray, context: np.ndarray | None):
+    async def _decode_final(self, audio: np.ndarray):
         options = self._config.options
         async with self._scheduler.slot(Priority.FINAL):
             return await self._scheduler.run(
-                lambda: self._engine.transcribe_utterance(
-                    audio, options, interim=False, context=context
-                )
+                lambda: self._engine.transcribe_utterance(audio, options, interim=False)
             )
 
     async def finish(self, summarise: Callable[[], Awaitable[str]] | None = None) -> None:
@@ -364,12 +338,7 @@ class LiveStream:
             if job.speculation is not None:
                 parts.append((job.offset_samples, await job.speculation))
             elif job.audio.size or not parts:  # a cut can leave nothing after the last piece
-                parts.append(
-                    (
-                        job.offset_samples,
-                        await self._decode_final(job.audio, job.utterance.context),
-                    )
-                )
+                parts.append((job.offset_samples, await self._decode_final(job.audio)))
         except Exception as error:
             self._fail_utterance(job, error)
             return

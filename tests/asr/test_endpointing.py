@@ -41,13 +41,11 @@ class RecordingDecoder:
 
     def __init__(self) -> None:
         self.decoded_frames: list[int] = []
-        self.contexts: list[np.ndarray | None] = []
 
-    def transcribe_utterance(self, audio, options, interim, context=None):
+    def transcribe_utterance(self, audio, options, interim):
         assert not interim, "the stream asked for no interim results"
         assert audio.size % FRAME_SAMPLES == 0
         self.decoded_frames.append(audio.size // FRAME_SAMPLES)
-        self.contexts.append(context)
         segment = SimpleNamespace(text=f"utterance {len(self.decoded_frames)}", words=None)
         return [segment], SimpleNamespace(language="en")
 
@@ -63,9 +61,7 @@ def pcm16(*parts: tuple[str, int]) -> bytes:
     return np.concatenate(audio).tobytes()
 
 
-def config(
-    silence_ms: int = 500, max_utterance_ms: int = 30_000, context_seconds: float = 0.0
-) -> StreamConfig:
+def config(silence_ms: int = 500, max_utterance_ms: int = 30_000) -> StreamConfig:
     return StreamConfig(
         options=DecodeOptions(language="en"),
         session_id="endpointing",
@@ -79,7 +75,6 @@ def config(
         vad_threshold=0.5,
         max_chunk_bytes=1 << 20,
         max_stream_seconds=3600,
-        context_seconds=context_seconds,
     )
 
 
@@ -217,9 +212,9 @@ class GatedDecoder(RecordingDecoder):
         super().__init__()
         self.gate = gate
 
-    def transcribe_utterance(self, audio, options, interim, context=None):
+    def transcribe_utterance(self, audio, options, interim):
         self.gate.wait(30)
-        return super().transcribe_utterance(audio, options, interim, context)
+        return super().transcribe_utterance(audio, options, interim)
 
 
 async def test_a_client_ahead_of_the_decoder_is_read_no_further(monkeypatch):
@@ -253,29 +248,3 @@ async def test_a_client_ahead_of_the_decoder_is_read_no_further(monkeypatch):
     await asyncio.wait_for(session.finish(), 20)
     scheduler.close()
     assert len(decoder.decoded_frames) == 20
-
-
-async def test_a_final_is_decoded_after_the_end_of_the_speech_before_it(monkeypatch):
-    audio = pcm16(
-        ("silence", 10),
-        ("speech", 60),  # 1.92 s
-        ("silence", 32),
-        ("speech", 20),
-        ("silence", 32),
-        ("speech", 20),
-        ("silence", 40),
-    )
-    responses, decoder = await stream(audio, config(context_seconds=1.0), monkeypatch)
-    assert len(finals(responses)) == 3
-    first, second, third = decoder.contexts
-    assert first is None  # nothing was heard before
-    # The last second of the first utterance's speech, without the pause after it.
-    assert second.size == 16000 and np.all(np.abs(second[-FRAME_SAMPLES:]) > 0.4)
-    # The second utterance is shorter than a second: the first's end goes in front of it.
-    assert third.size == 16000 and np.all(np.abs(third[-FRAME_SAMPLES:]) > 0.4)
-
-
-async def test_no_context_is_decoded_when_it_is_off(monkeypatch):
-    audio = pcm16(("speech", 30), ("silence", 32), ("speech", 30), ("silence", 40))
-    _, decoder = await stream(audio, config(context_seconds=0.0), monkeypatch)
-    assert len(decoder.contexts) == 2 and all(c is None or c.size == 0 for c in decoder.contexts)

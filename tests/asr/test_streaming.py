@@ -241,26 +241,3 @@ async def test_an_utterance_longer_than_a_window_is_finalised_whole(asr, auth_me
         assert before.start_seconds <= after.start_seconds + 0.01
     assert run.summary.utterance_count == 1
     assert run.summary.audio_seconds == pytest.approx(len(audio) / 32000, abs=0.01)
-
-
-async def test_short_phrases_are_heard_after_the_speech_before_them(asr, auth_metadata):
-    """beckett: six phrases of about a second. Each final is decoded after the end of the
-    phrase before it (ASR_LIVE_CONTEXT_SECONDS) and keeps only its own words: none of the
-    context comes back a second time, and times stay on the stream's timeline."""
-    config = asr_pb2.RecognitionConfig(language="en", word_timestamps=True)
-    run = await run_stream(
-        asr,
-        auth_metadata,
-        pcm16_of("beckett"),
-        streaming_config(config=config, interim_results=False),
-    )
-    reference = SAMPLES["beckett"].transcript
-    assert len(run.finals) >= 4, [r.transcript for r in run.finals]
-    assert wer(reference, run.final_text) <= 0.2, run.final_text
-    words = [word for result in run.finals for word in result.words]
-    assert len(words) <= len(reference.split()) + 1, run.final_text
-    for result in run.finals:
-        assert all(
-            result.start_seconds - 0.05 <= w.start_seconds <= w.end_seconds <= result.end_seconds
-            for w in result.words
-        ), result
