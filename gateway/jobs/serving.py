@@ -377,9 +377,18 @@ async def cancel_job(jobs: Jobs, owner: str, job_id: str) -> Row | None:
     row = await owned(jobs, owner, job_id)
     if await jobs.store.cancel(job_id):
         await jobs.queue.revoke(job_id)
-        await jobs.storage.delete_prefix(job_id)
+        try:
+            await jobs.storage.delete_prefix(job_id)
+        except StorageUnavailable:
+            # Cancelled all the same (the worker stops on the record); retention deletes the
+            # files of a cancelled job once the store is back.
+            pass
         return await jobs.store.get(job_id)
-    await jobs.storage.delete_prefix(row.id)
+    try:
+        await jobs.storage.delete_prefix(row.id)
+    except StorageUnavailable as error:
+        # The record stays, so the caller can delete it again; no file is left unowned.
+        raise unavailable(f"the jobs storage is unavailable, try again: {error}") from None
     await jobs.store.delete(job_id)
     return None
 

@@ -251,6 +251,11 @@ def test_a_job_fails_after_retries_when_the_store_is_down(
         )
         listed = client.get("/api/v1/jobs").json()["data"]
         assert [job["id"] for job in listed if job["status"] == "queued"] == []
+        # Deleting a finished job needs its files gone first: refused, the record kept.
+        deleted = client.delete(f"/api/v1/jobs/{created['id']}")
+        assert deleted.status_code == 503, deleted.text
+        assert deleted.json()["message"].startswith("the jobs storage is unavailable, try again")
+        assert client.get(f"/api/v1/jobs/{created['id']}").status_code == 200
     finally:
         worker.stop()
         s3_server.start()
