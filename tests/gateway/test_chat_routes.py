@@ -430,7 +430,9 @@ def test_a_client_that_leaves_stops_the_generation(gateway, headers, llm_service
             httpx.post(url, headers=headers, json=body, timeout=1.5)
     # 2000 tokens take tens of seconds; gone within a moment means the engine stopped.
     wait_for_idle_engine(llm_service, method)
-    assert llm_metric(llm_service, "grpc_server_handled_total", **cancelled) == before + 1
+    # At least this call ended CANCELLED (another test's cancelled call on the suite's shared
+    # LLM service may be counted in the same moment: CI once saw +2).
+    assert llm_metric(llm_service, "grpc_server_handled_total", **cancelled) >= before + 1
 
 
 @pytest.fixture(scope="module")
