@@ -36,7 +36,7 @@ SPEECH_EVENT_TYPE_SPEECH_STARTED: SpeechEventType
 SPEECH_EVENT_TYPE_SPEECH_ENDED: SpeechEventType
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("model", "language", "task", "initial_prompt", "hotwords", "vad_filter", "word_timestamps", "temperature", "beam_size", "multichannel")
+    __slots__ = ("model", "language", "task", "initial_prompt", "hotwords", "vad_filter", "word_timestamps", "temperature", "beam_size", "multichannel", "diarization")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class RecognitionConfig(_message.Message):
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
     MULTICHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DIARIZATION_FIELD_NUMBER: _ClassVar[int]
     model: str
     language: str
     task: Task
@@ -57,7 +58,28 @@ class RecognitionConfig(_message.Message):
     temperature: float
     beam_size: int
     multichannel: bool
-    def __init__(self, model: _Optional[str] = ..., language: _Optional[str] = ..., task: _Optional[_Union[Task, str]] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[_Iterable[str]] = ..., vad_filter: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ..., multichannel: _Optional[bool] = ...) -> None: ...
+    diarization: DiarizationConfig
+    def __init__(self, model: _Optional[str] = ..., language: _Optional[str] = ..., task: _Optional[_Union[Task, str]] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[_Iterable[str]] = ..., vad_filter: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ..., multichannel: _Optional[bool] = ..., diarization: _Optional[_Union[DiarizationConfig, _Mapping]] = ...) -> None: ...
+
+class DiarizationConfig(_message.Message):
+    __slots__ = ("enable", "min_speakers", "max_speakers", "known_speakers")
+    ENABLE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    enable: bool
+    min_speakers: int
+    max_speakers: int
+    known_speakers: _containers.RepeatedCompositeFieldContainer[KnownSpeaker]
+    def __init__(self, enable: _Optional[bool] = ..., min_speakers: _Optional[int] = ..., max_speakers: _Optional[int] = ..., known_speakers: _Optional[_Iterable[_Union[KnownSpeaker, _Mapping]]] = ...) -> None: ...
+
+class KnownSpeaker(_message.Message):
+    __slots__ = ("name", "audio")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    audio: bytes
+    def __init__(self, name: _Optional[str] = ..., audio: _Optional[bytes] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -68,20 +90,40 @@ class RecognizeRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[bytes] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("text", "language", "language_probability", "duration_seconds", "segments", "model")
+    __slots__ = ("text", "language", "language_probability", "duration_seconds", "segments", "model", "diarization")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIARIZATION_FIELD_NUMBER: _ClassVar[int]
     text: str
     language: str
     language_probability: float
     duration_seconds: float
     segments: _containers.RepeatedCompositeFieldContainer[Segment]
     model: str
-    def __init__(self, text: _Optional[str] = ..., language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., model: _Optional[str] = ...) -> None: ...
+    diarization: Diarization
+    def __init__(self, text: _Optional[str] = ..., language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., model: _Optional[str] = ..., diarization: _Optional[_Union[Diarization, _Mapping]] = ...) -> None: ...
+
+class Diarization(_message.Message):
+    __slots__ = ("speakers", "note")
+    SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    speakers: _containers.RepeatedCompositeFieldContainer[Speaker]
+    note: str
+    def __init__(self, speakers: _Optional[_Iterable[_Union[Speaker, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class Speaker(_message.Message):
+    __slots__ = ("label", "speech_seconds", "embedding")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    speech_seconds: float
+    embedding: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, label: _Optional[str] = ..., speech_seconds: _Optional[float] = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class RecognizeStreamRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -92,21 +134,23 @@ class RecognizeStreamRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[RecognitionConfig, _Mapping]] = ..., audio: _Optional[bytes] = ...) -> None: ...
 
 class RecognizeStreamResponse(_message.Message):
-    __slots__ = ("language", "language_probability", "duration_seconds", "model", "segment")
+    __slots__ = ("language", "language_probability", "duration_seconds", "model", "segment", "diarization")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    DIARIZATION_FIELD_NUMBER: _ClassVar[int]
     language: str
     language_probability: float
     duration_seconds: float
     model: str
     segment: Segment
-    def __init__(self, language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., model: _Optional[str] = ..., segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+    diarization: Diarization
+    def __init__(self, language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., model: _Optional[str] = ..., segment: _Optional[_Union[Segment, _Mapping]] = ..., diarization: _Optional[_Union[Diarization, _Mapping]] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("id", "text", "start_seconds", "end_seconds", "words", "avg_logprob", "no_speech_probability", "compression_ratio", "channel")
+    __slots__ = ("id", "text", "start_seconds", "end_seconds", "words", "avg_logprob", "no_speech_probability", "compression_ratio", "channel", "speaker")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +160,7 @@ class Segment(_message.Message):
     NO_SPEECH_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_RATIO_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
     id: int
     text: str
     start_seconds: float
@@ -125,19 +170,22 @@ class Segment(_message.Message):
     no_speech_probability: float
     compression_ratio: float
     channel: int
-    def __init__(self, id: _Optional[int] = ..., text: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., avg_logprob: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., compression_ratio: _Optional[float] = ..., channel: _Optional[int] = ...) -> None: ...
+    speaker: str
+    def __init__(self, id: _Optional[int] = ..., text: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., avg_logprob: _Optional[float] = ..., no_speech_probability: _Optional[float] = ..., compression_ratio: _Optional[float] = ..., channel: _Optional[int] = ..., speaker: _Optional[str] = ...) -> None: ...
 
 class Word(_message.Message):
-    __slots__ = ("word", "start_seconds", "end_seconds", "confidence")
+    __slots__ = ("word", "start_seconds", "end_seconds", "confidence", "speaker")
     WORD_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
     word: str
     start_seconds: float
     end_seconds: float
     confidence: float
-    def __init__(self, word: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
+    speaker: str
+    def __init__(self, word: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., confidence: _Optional[float] = ..., speaker: _Optional[str] = ...) -> None: ...
 
 class StreamingRecognizeRequest(_message.Message):
     __slots__ = ("streaming_config", "audio")
@@ -190,7 +238,7 @@ class StreamingRecognizeResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[StreamingRecognitionResult, _Mapping]]] = ..., speech_event: _Optional[_Union[SpeechEvent, _Mapping]] = ..., insight: _Optional[_Union[Insight, _Mapping]] = ..., summary: _Optional[_Union[StreamSummary, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognitionResult(_message.Message):
-    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_seconds", "end_seconds", "words", "language", "error")
+    __slots__ = ("transcript", "is_final", "stability", "utterance_index", "start_seconds", "end_seconds", "words", "language", "error", "speaker")
     TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
     IS_FINAL_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +248,7 @@ class StreamingRecognitionResult(_message.Message):
     WORDS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
     transcript: str
     is_final: bool
     stability: float
@@ -209,7 +258,8 @@ class StreamingRecognitionResult(_message.Message):
     words: _containers.RepeatedCompositeFieldContainer[Word]
     language: str
     error: str
-    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., language: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    speaker: str
+    def __init__(self, transcript: _Optional[str] = ..., is_final: _Optional[bool] = ..., stability: _Optional[float] = ..., utterance_index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., language: _Optional[str] = ..., error: _Optional[str] = ..., speaker: _Optional[str] = ...) -> None: ...
 
 class SpeechEvent(_message.Message):
     __slots__ = ("type", "offset_seconds")
