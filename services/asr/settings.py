@@ -105,3 +105,18 @@ class AsrSettings(ServerSettings):
     summary_timeout_seconds: float = 15.0
     # Most tokens an insight or the closing summary may generate.
     insight_max_tokens: int = 120
+
+    # Speaker diarization (`config.diarization.enable` on Recognize / RecognizeStream). Off:
+    # requests that ask for it are refused with FAILED_PRECONDITION. The speaker models
+    # (torch, ~30 MB of weights) are loaded on the first request that asks, or at start with
+    # `diarization_preload`; a service that is never asked never imports torch.
+    diarization_enabled: bool = True
+    diarization_preload: bool = False
+    # torch's intra-op threads for the VAD and speaker-embedding passes (process-wide): one
+    # core keeps RTF well under 0.1 (docs/benchmarks.md) and leaves the rest to Whisper.
+    diarization_cpu_threads: int = 1
+    # Cosine similarity between a known speaker's reference sample and a speaker's voice at
+    # or above which that speaker takes the known name. Measured on the test conversation
+    # (tests/support/speakers.py): the same voice from another clip 0.85-0.95, other voices
+    # 0.30-0.50.
+    diarization_known_threshold: float = 0.6
