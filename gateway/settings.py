@@ -55,6 +55,11 @@ class GatewaySettings(BaseSettings):
         "gpt-4o-transcribe",
         "gpt-4o-mini-transcribe",
     ]
+    # OpenAI model names that mean the service's default model with speaker labels
+    # (diarization) on /v1/audio/transcriptions.
+    asr_diarize_model_aliases: Annotated[list[str], *CommaSeparated] = [
+        "gpt-4o-transcribe-diarize",
+    ]
     # OpenAI speech model names (`model` of POST /v1/audio/speech) -> the TTS engine whose
     # voices they speak with; an engine name itself ("piper", "kokoro", "espeak") is always
     # accepted too. In the environment: `tts-1=piper,tts-1-hd=kokoro`.

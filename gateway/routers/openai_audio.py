@@ -2,7 +2,8 @@
 -> paneas.asr.v1.AsrService/Recognize (or RecognizeStream with `stream=true`).
 
 Works with the official `openai` client (the form, `gateway/openai/transcription/protocol.py`,
-is the one its SDKs send); every error has OpenAI's body (`gateway/errors.py`).
+is the one its SDKs send); every error has OpenAI's body (`gateway/errors.py`). Speaker labels:
+`model=gpt-4o-transcribe-diarize` with `response_format=diarized_json` (or `diarize=true`).
 """
 
 from typing import Annotated
@@ -15,6 +16,7 @@ from paneas.gateway.openai.protocol import ErrorBody
 from paneas.gateway.openai.transcription import serving
 from paneas.gateway.openai.transcription.protocol import (
     Transcription,
+    TranscriptionDiarized,
     TranscriptionForm,
     TranscriptionVerbose,
     transcription_form,
@@ -25,9 +27,9 @@ router = APIRouter(tags=["openai"], dependencies=[Depends(require_token)])
 Form_ = Annotated[TranscriptionForm, Depends(transcription_form)]
 _RESPONSES: dict = {
     200: {
-        "description": "json and verbose_json as JSON; text, srt and vtt as text/plain; "
-        "with stream=true, server-sent events",
-        "model": Transcription | TranscriptionVerbose,
+        "description": "json, verbose_json and diarized_json as JSON; text, srt and vtt as "
+        "text/plain; with stream=true, server-sent events",
+        "model": Transcription | TranscriptionVerbose | TranscriptionDiarized,
         "content": {
             "text/plain": {"schema": {"type": "string"}},
             "text/event-stream": {"schema": {"type": "string"}},
