@@ -9,7 +9,7 @@ from the contract):
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 
 from paneas.asr.v1 import asr_pb2
@@ -26,6 +26,64 @@ Audio = Annotated[
 ]
 Language = Annotated[str, Form(description="ISO 639-1 or BCP-47; detected when empty")]
 Model = Annotated[str, Form(description="Model name or path; the service default when empty")]
+
+
+Diarize = Annotated[
+    bool,
+    Form(
+        description="Label speakers: segments and words carry `speaker`, the answer a "
+        "`diarization` summary (the speakers, their speech seconds and voice embeddings)"
+    ),
+]
+SpeakerBound = Annotated[int, Form(ge=0, le=32, description="With diarize; 0: no bound")]
+KnownSpeakerNames = Annotated[
+    list[str],
+    Form(description="With diarize: up to 4 names, one per known_speaker_audio, in order"),
+]
+KnownSpeakerAudio = Annotated[
+    list[UploadFile],
+    File(description="With diarize: 2-10 s of each known speaker alone, any audio format"),
+]
+
+
+async def _diarization(
+    diarize: bool,
+    min_speakers: int,
+    max_speakers: int,
+    names: list[str],
+    samples: list[UploadFile],
+) -> asr_pb2.DiarizationConfig | None:
+    """The form's speaker options as a DiarizationConfig; the service checks the rest (at
+    most 4 known speakers, names of 1-64 characters, 2-10 s of audio each, the bounds)."""
+    if not diarize:
+        asked = [
+            name
+            for name, given in (
+                ("known_speaker_names", names),
+                ("known_speaker_audio", samples),
+                ("min_speakers", min_speakers),
+                ("max_speakers", max_speakers),
+            )
+            if given
+        ]
+        if asked:
+            raise HTTPException(400, f"{', '.join(asked)} need diarize=true")
+        return None
+    if len(names) != len(samples):
+        raise HTTPException(
+            400,
+            f"known_speaker_names and known_speaker_audio must pair up: got {len(names)} "
+            f"names and {len(samples)} files",
+        )
+    return asr_pb2.DiarizationConfig(
+        enable=True,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        known_speakers=[
+            asr_pb2.KnownSpeaker(name=name.strip(), audio=await sample.read())
+            for name, sample in zip(names, samples, strict=True)
+        ],
+    )
 
 
 def _deadline(request: Request) -> float:
@@ -45,8 +103,16 @@ async def recognize(
     temperature: Annotated[float, Form(ge=0, le=1)] = 0.0,
     beam_size: Annotated[int, Form(ge=0, le=64, description="Service default if 0")] = 0,
     multichannel: Annotated[bool, Form(description=MULTICHANNEL)] = False,
+    diarize: Diarize = False,
+    min_speakers: SpeakerBound = 0,
+    max_speakers: SpeakerBound = 0,
+    known_speaker_names: KnownSpeakerNames = [],  # noqa: B006 - FastAPI copies defaults
+    known_speaker_audio: KnownSpeakerAudio = [],  # noqa: B006
     model: Model = "",
 ) -> dict:
+    diarization = await _diarization(
+        diarize, min_speakers, max_speakers, known_speaker_names, known_speaker_audio
+    )
     grpc_request = asr_pb2.RecognizeRequest(
         config=asr_pb2.RecognitionConfig(
             model=model,
@@ -59,6 +125,7 @@ async def recognize(
             temperature=temperature,
             beam_size=beam_size,
             multichannel=multichannel,
+            diarization=diarization,
         ),
         audio=await file.read(),
     )

@@ -135,7 +135,7 @@ def _check(form: TranscriptionForm, task: Task, diarizing: bool) -> None:
             "timestamp_granularities[] needs response_format 'verbose_json'",
             param="timestamp_granularities",
         )
-    if form.stream and form.response_format not in ("json", "text"):
+    if form.stream and form.response_format not in ("json", "text", "diarized_json"):
         raise OpenAIError(
             400,
             f"stream=true sends transcript.text events; response_format "
