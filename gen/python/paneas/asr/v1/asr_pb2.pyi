@@ -116,14 +116,16 @@ class Diarization(_message.Message):
     def __init__(self, speakers: _Optional[_Iterable[_Union[Speaker, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Speaker(_message.Message):
-    __slots__ = ("label", "speech_seconds", "embedding")
+    __slots__ = ("label", "speech_seconds", "embedding", "channel")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SPEECH_SECONDS_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
     label: str
     speech_seconds: float
     embedding: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, label: _Optional[str] = ..., speech_seconds: _Optional[float] = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
+    channel: int
+    def __init__(self, label: _Optional[str] = ..., speech_seconds: _Optional[float] = ..., embedding: _Optional[_Iterable[float]] = ..., channel: _Optional[int] = ...) -> None: ...
 
 class RecognizeStreamRequest(_message.Message):
     __slots__ = ("config", "audio")
