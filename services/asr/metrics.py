@@ -53,3 +53,14 @@ STREAM_FAILURES = Counter(
     "result, the stream went on), interim (dropped), stream (the RPC ended with INTERNAL).",
     ["scope"],
 )
+LIVE_VOICE_SECONDS = Histogram(
+    "paneas_asr_live_voice_seconds",
+    "Time to embed one live utterance's voice for its speaker label (enable diarization).",
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2),
+)
+LIVE_SPEAKER_WAIT = Histogram(
+    "paneas_asr_live_speaker_wait_seconds",
+    "Time a live final with diarization waited for its utterance's voice after its text was "
+    "decoded: the latency speaker labels add (0 when the voice was ready first).",
+    buckets=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
+)
