@@ -5,6 +5,7 @@ import asyncio
 import structlog
 
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
+from paneas.services.asr.diarization import SpeakerEngine
 from paneas.services.asr.engine import WhisperEngine
 from paneas.services.asr.insights import InsightClient
 from paneas.services.asr.scheduler import DecodeScheduler
@@ -40,23 +41,33 @@ async def serve(settings: AsrSettings) -> None:
         retry_after=settings.retry_after_seconds,
     )
     insights = insight_client(settings, runtime)
+    speakers = SpeakerEngine(settings)
     registration = ServiceRegistration(
         SERVICE_NAME,
         asr_pb2_grpc.add_AsrServiceServicer_to_server,
-        AsrServicer(engine, scheduler, settings, insights),
+        AsrServicer(engine, scheduler, settings, insights, speakers),
     )
     service = GrpcService("asr", settings, runtime)
     try:
         await service.run(
-            [registration], load=lambda: load(engine, insights), close=scheduler.close
+            [registration],
+            load=lambda: load(engine, insights, speakers, settings),
+            close=scheduler.close,
         )
     finally:
         if insights is not None:
             await insights.close()
 
 
-async def load(engine: WhisperEngine, insights: InsightClient | None) -> None:
+async def load(
+    engine: WhisperEngine,
+    insights: InsightClient | None,
+    speakers: SpeakerEngine,
+    settings: AsrSettings,
+) -> None:
     await asyncio.to_thread(engine.load)
+    if settings.diarization_enabled and settings.diarization_preload:
+        await asyncio.to_thread(speakers.load)
     # The LLM is not waited for: it may start later or be down, and streams without
     # insights need nothing from it.
     log.info("live insights", llm=insights.target if insights else "off (ASR_LLM_TARGET empty)")

@@ -49,7 +49,7 @@ import numpy as np
 import structlog
 
 from paneas.asr.v1 import asr_pb2
-from paneas.services.asr import assets
+from paneas.services.asr import assets, metrics
 from paneas.services.asr.audio import SAMPLE_RATE
 from paneas.services.asr.settings import AsrSettings
 
@@ -165,6 +165,7 @@ class SpeakerEngine:
             self._speech_timestamps = get_speech_timestamps
             self._campplus = campplus
             self._loaded = True
+            metrics.SPEAKER_MODELS_LOADED.set(1)
             log.info(
                 "speaker models loaded",
                 threads=self._settings.diarization_cpu_threads,

@@ -49,3 +49,9 @@ class StreamFailed(AsrError):
     """A live stream that cannot go on after an unexpected failure of the service's own."""
 
     code = grpc.StatusCode.INTERNAL
+
+
+class DiarizationDisabled(AsrError):
+    """A request asked for speaker labels on an instance with diarization turned off."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION

@@ -21,6 +21,8 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import numpy as np
+
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import metrics
 from paneas.services.asr.audio import SAMPLE_RATE, EncodedFile, open_channels
@@ -89,6 +91,7 @@ async def transcribe_file(
     options: DecodeOptions,
     on_decoded: Callable[[float], None] | None = None,
     multichannel: bool = False,
+    on_window: Callable[[int, float, np.ndarray], None] | None = None,
 ) -> AsyncIterator[Step]:
     """Yields the header (language, duration) once, just before the first segment (or at the
     end when nothing was said), then each segment as it is decoded (with `multichannel`, as
@@ -98,7 +101,9 @@ async def transcribe_file(
     for a longer one it is what the container states (0 when it states nothing), as later
     windows are not decoded yet when the first segments go out. `on_decoded` is told the
     exact duration at the end (Recognize answers with it). Each channel keeps the language
-    its own first speech was heard in.
+    its own first speech was heard in. `on_window(channel, offset seconds, samples)` is given
+    each decoded window after its transcription, on a decode thread in the same slot
+    (diarization embeds its speech there).
     """
     channels: list[_Channel] = []
     started = time.perf_counter()
@@ -131,6 +136,10 @@ async def transcribe_file(
                 transcript = await scheduler.run(
                     lambda: engine.transcribe_file(samples, channel.options)  # noqa: B023
                 )
+                if on_window is not None:
+                    await scheduler.run(
+                        lambda: on_window(channel.number, offset, samples)  # noqa: B023
+                    )
                 del window, samples
                 audio = channel.audio
                 header = asr_pb2.RecognizeStreamResponse(

@@ -64,3 +64,22 @@ LIVE_SPEAKER_WAIT = Histogram(
     "decoded: the latency speaker labels add (0 when the voice was ready first).",
     buckets=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
 )
+DIARIZATION_SECONDS = Histogram(
+    "paneas_asr_diarization_seconds",
+    "Time spent on a file's (or channel's) speaker diarization: VAD, embeddings, clustering.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+DIARIZATION_RTF = Histogram(
+    "paneas_asr_diarization_real_time_factor",
+    "Diarization time divided by the audio's duration, per file or channel.",
+    buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1),
+)
+SPEAKERS_FOUND = Histogram(
+    "paneas_asr_diarization_speakers",
+    "Speakers told apart in a diarized file (or channel).",
+    buckets=(0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 32),
+)
+SPEAKER_MODELS_LOADED = Gauge(
+    "paneas_asr_speaker_models_loaded",
+    "1 once the diarization models (torch, VAD, CAM++) are loaded in this process, else 0.",
+)

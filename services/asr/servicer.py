@@ -12,6 +12,7 @@ from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr import metrics
 from paneas.services.asr.alignment import Aligner
 from paneas.services.asr.audio import SAMPLE_RATE, check_pcm_format, decode_file
+from paneas.services.asr.diarization import SpeakerEngine
 from paneas.services.asr.engine import WhisperEngine
 from paneas.services.asr.errors import (
     AsrError,
@@ -19,6 +20,9 @@ from paneas.services.asr.errors import (
     InvalidRequest,
     StreamFailed,
 )
+from paneas.services.asr.file_diarization import FileDiarization, diarization_request
+from paneas.services.asr.file_diarization import label as label_speakers
+from paneas.services.asr.file_diarization import summary as speakers_summary
 from paneas.services.asr.files import transcribe_file
 from paneas.services.asr.insights import InsightClient, InsightWorker
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
@@ -44,11 +48,14 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         scheduler: DecodeScheduler,
         settings: AsrSettings,
         insights: InsightClient | None = None,
+        speakers: SpeakerEngine | None = None,
     ) -> None:
         self._engine = engine
         self._scheduler = scheduler
         self._settings = settings
         self._insights = insights
+        # Nothing is loaded until a request asks for speaker labels.
+        self._speakers = speakers or SpeakerEngine(settings)
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
@@ -60,7 +67,8 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 # Exact once the whole file is decoded (the header may carry the container's).
                 response.duration_seconds = seconds
 
-            async for step in self._recognize(request.config, request.audio, decoded):
+            diarization = await self._diarization(request.config)
+            async for step in self._recognize(request.config, request.audio, decoded, diarization):
                 if isinstance(step, asr_pb2.Segment):
                     response.segments.append(step)
                 else:
@@ -68,6 +76,10 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                     response.language_probability = step.language_probability
                     response.duration_seconds = step.duration_seconds
             response.text = " ".join(s.text for s in response.segments if s.text)
+            if diarization is not None:
+                speakers = await diarization.finish()
+                label_speakers(response.segments, speakers)
+                response.diarization.CopyFrom(speakers_summary(speakers))
             return response
         except AsrError as error:
             await abort(context, error)
@@ -76,6 +88,11 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         self, request: asr_pb2.RecognizeStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse]:
         try:
+            diarization = await self._diarization(request.config)
+            if diarization is not None:
+                async for response in self._recognize_diarized(request, diarization):
+                    yield response
+                return
             first: asr_pb2.RecognizeStreamResponse | None = None
             async for step in self._recognize(request.config, request.audio):
                 if isinstance(step, asr_pb2.Segment):
@@ -92,11 +109,47 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         except AsrError as error:
             await abort(context, error)
 
+    async def _recognize_diarized(
+        self, request: asr_pb2.RecognizeStreamRequest, diarization: FileDiarization
+    ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse]:
+        """RecognizeStream with speaker labels: the segments are held until the whole file is
+        heard and its speakers known (a segment is a few hundred bytes), then sent as without
+        labels, and the speakers' summary on one last response without a segment."""
+        header: asr_pb2.RecognizeStreamResponse | None = None
+        segments: list[asr_pb2.Segment] = []
+        async for step in self._recognize(request.config, request.audio, None, diarization):
+            if isinstance(step, asr_pb2.Segment):
+                segments.append(step)
+            else:
+                header = step
+        speakers = await diarization.finish()
+        label_speakers(segments, speakers)
+        for number, segment in enumerate(segments):
+            if number == 0 and header is not None:
+                header.segment.CopyFrom(segment)
+                yield header
+            else:
+                yield asr_pb2.RecognizeStreamResponse(segment=segment)
+        if not segments and header is not None:
+            yield header
+        yield asr_pb2.RecognizeStreamResponse(diarization=speakers_summary(speakers))
+
+    async def _diarization(self, config: asr_pb2.RecognitionConfig) -> FileDiarization | None:
+        """The file's diarization when the request asks for it, its options checked and its
+        known voices embedded before any of the file is decoded."""
+        request = diarization_request(config.diarization, self._settings)
+        if request is None:
+            return None
+        diarization = FileDiarization(self._speakers, self._scheduler, request)
+        await diarization.prepare()
+        return diarization
+
     async def _recognize(
         self,
         config: asr_pb2.RecognitionConfig,
         audio_bytes: bytes,
         on_decoded: Callable[[float], None] | None = None,
+        diarization: FileDiarization | None = None,
     ) -> AsyncIterator[asr_pb2.RecognizeStreamResponse | asr_pb2.Segment]:
         """Yields the header (language, duration) then each segment as it is decoded:
         admitted before any decoding, decoded window by window (`files.py`)."""
@@ -109,6 +162,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             options,
             on_decoded,
             multichannel=config.multichannel,
+            on_window=diarization.on_window if diarization is not None else None,
         ):
             yield step
 
