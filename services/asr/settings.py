@@ -120,3 +120,10 @@ class AsrSettings(ServerSettings):
     # (tests/support/speakers.py): the same voice from another clip 0.85-0.95, other voices
     # 0.30-0.50.
     diarization_known_threshold: float = 0.6
+    # Live streams (`StreamingRecognitionConfig.config.diarization`): cosine similarity between
+    # a final utterance's voice and a speaker's (one heard on the stream, or a known one) at or
+    # above which the utterance is that speaker's; below it for every speaker, it is a new one.
+    # Measured on the test conversation: 0.50-0.60 label every utterance consistently
+    # (services/asr/speakers.py); narrowband or heavily processed audio, where every voice
+    # sounds more alike, wants more (~0.70).
+    diarization_live_threshold: float = 0.55
