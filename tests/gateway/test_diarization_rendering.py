@@ -163,6 +163,7 @@ def test_chunking_strategy_takes_openais_values(raw, nested, expected):
         ('{"type": "server_vad", "window": 3}', {}),
         ('{"type": "server_vad"', {}),
         (None, {"type": "semantic_vad"}),
+        ("{" + '"a":' + "[" * 100_000, {}),
     ],
     ids=[
         "unknown-string",
@@ -171,6 +172,7 @@ def test_chunking_strategy_takes_openais_values(raw, nested, expected):
         "unknown-field",
         "bad-json",
         "nested-type",
+        "nested-too-deep",
     ],
 )
 def test_chunking_strategy_refuses_anything_else_naming_the_accepted_values(raw, nested):

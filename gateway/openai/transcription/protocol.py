@@ -207,7 +207,7 @@ def parse_chunking_strategy(raw: str | None, nested: dict[str, str]) -> Chunking
     elif raw.lstrip().startswith("{"):
         try:
             candidate = json.loads(raw)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, RecursionError) as error:
             raise OpenAIError(
                 400,
                 f"{_CHUNKING_VALUES}; got invalid JSON ({error})",
