@@ -12,6 +12,10 @@ reaches a window's length is cut at a pause, and that piece is decoded at once w
 is spoken; the final joins the pieces. A decode that fails gives its utterance a final result
 with `error` set, and the stream goes on; if the stream's decode loop itself fails, the stream
 ends with INTERNAL (`failure`).
+
+With speaker labels (`config.speakers`), each utterance's voice is embedded (`speakers.py`) as
+soon as it ends, while its final is decoded; the final waits for both, and takes its `speaker`
+in utterance order, so labels are given once and in the order they are heard.
 """
 
 import asyncio
@@ -40,6 +44,7 @@ from paneas.services.asr.engine import DecodeOptions, WhisperEngine
 from paneas.services.asr.errors import AudioTooLong, ChunkTooLarge, Overloaded, StreamFailed
 from paneas.services.asr.results import words_of
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
+from paneas.services.asr.speakers import LiveSpeakers, LiveVoices, SpeakerOptions, UtteranceVoice
 from paneas.services.asr.vad import FRAME_SAMPLES, StreamingVad
 
 log = structlog.get_logger()
@@ -67,6 +72,8 @@ class StreamConfig:
     max_stream_seconds: float
     # The client asked for LLM insights (services/asr/insights.py).
     insights: bool = False
+    # The client asked for speaker labels on finals (services/asr/speakers.py).
+    speakers: SpeakerOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,9 @@ class _Utterance:
     last_interim_words: list[str] = field(default_factory=list)
     # A final decode started at the first pause, in case the pause ends the utterance.
     speculation: asyncio.Task | None = None
+    # With speaker labels: the audio of the last piece, so that the voice of an utterance
+    # that ends just after a cut still has speech enough.
+    last_piece_audio: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,8 @@ class _DecodeJob:
     arrived_at: float
     speculation: asyncio.Task | None = None
     offset_samples: int = 0
+    # With speaker labels: the utterance's voice (an UtteranceVoice), embedded meanwhile.
+    voice: asyncio.Task | None = None
 
 
 class LiveStream:
@@ -108,8 +120,13 @@ class LiveStream:
     `cancel` when the client leaves."""
 
     def __init__(
-        self, engine: WhisperEngine, scheduler: DecodeScheduler, config: StreamConfig
+        self,
+        engine: WhisperEngine,
+        scheduler: DecodeScheduler,
+        config: StreamConfig,
+        voices: LiveVoices | None = None,
     ) -> None:
+        """`voices` embeds utterances when `config.speakers` asks for labels."""
         self._engine = engine
         self._scheduler = scheduler
         self._config = config
@@ -142,6 +159,8 @@ class LiveStream:
         # one is: what `wait_for_decoder` paces the client's audio by.
         self._undecoded_samples = 0
         self._decoded = asyncio.Event()
+        self._voices = voices if config.speakers is not None else None
+        self._speakers = LiveSpeakers(config.speakers) if self._voices is not None else None
         self._decoder = asyncio.create_task(self._decode_loop(), name="asr-stream-decoder")
 
     @property
@@ -226,6 +245,8 @@ class LiveStream:
                     lambda _, samples=event.audio.size: self._done_decoding(samples)
                 )
                 utterance.pieces.append(_Piece(event.offset_samples, decode))
+                if self._voices is not None:
+                    utterance.last_piece_audio = event.audio
                 utterance.committed_samples = event.offset_samples + event.audio.size
             case UtteranceEnded():
                 if utterance.speculation is not None:
@@ -238,6 +259,7 @@ class LiveStream:
                         arrived_at,
                         utterance.speculation,
                         event.offset_samples,
+                        self._embed_voice(utterance, event.audio),
                     )
                 )
                 self._utterance = None
@@ -253,6 +275,34 @@ class LiveStream:
             utterance.speculation.cancel()
             utterance.speculation = None
             metrics.SPECULATIONS.labels(outcome="abandoned").inc()
+
+    def _embed_voice(self, utterance: _Utterance, audio: np.ndarray) -> asyncio.Task | None:
+        """Starts embedding the ended utterance's voice, to run while its final is decoded."""
+        if self._voices is None:
+            return None
+        if utterance.last_piece_audio is not None:
+            audio = np.concatenate([utterance.last_piece_audio, audio])
+            utterance.last_piece_audio = None
+        return asyncio.create_task(self._voices.voice(audio))
+
+    async def _speaker(self, job: _DecodeJob) -> str:
+        """The label of the utterance `job` finalises, once its voice is embedded; the
+        speakers' state moves on with it, so call it once per final, in order."""
+        decoded_at = time.perf_counter()
+        try:
+            voice = await job.voice
+        except Exception:
+            # The label is an extra: a failed embedding costs that utterance's voice (it takes
+            # the previous speaker's label), not its transcript.
+            log.exception(
+                "asr live speaker embedding failed",
+                session_id=self._config.session_id,
+                utterance_index=job.utterance.index,
+            )
+            metrics.STREAM_FAILURES.labels(scope="speaker").inc()
+            voice = UtteranceVoice(None, 0.0)
+        metrics.LIVE_SPEAKER_WAIT.observe(time.perf_counter() - decoded_at)
+        return self._speakers.assign(voice.embedding, voice.speech_seconds)
 
     async def _decode_final(self, audio: np.ndarray):
         options = self._config.options
@@ -297,6 +347,8 @@ class LiveStream:
             _cancel_decodes(job.utterance)
             if job.speculation is not None:
                 job.speculation.cancel()
+            if job.voice is not None:
+                job.voice.cancel()
         if self._utterance is not None:
             _cancel_decodes(self._utterance)
             self._abandon_speculation(self._utterance)
@@ -347,7 +399,13 @@ class LiveStream:
             segment.text.strip() for _, (segments, _) in parts for segment in segments
         ).strip()
         if not text and not utterance.interims_sent:
+            if job.voice is not None:
+                job.voice.cancel()
             return  # the VAD heard something that was not words
+        # Nobody spoke an empty final: it takes no label, and moves no speaker's voice.
+        speaker = await self._speaker(job) if job.voice is not None and text else ""
+        if job.voice is not None:
+            job.voice.cancel()  # a no-op once done
         info = parts[-1][1][1]
         if options.language is None:
             self._language = info.language
@@ -366,6 +424,7 @@ class LiveStream:
             end_seconds=offset + (job.offset_samples + job.audio.size) / SAMPLE_RATE,
             words=words,
             language=info.language,
+            speaker=speaker,
         )
         if text:
             self._transcripts.append(text)
@@ -391,6 +450,8 @@ class LiveStream:
         )
         metrics.STREAM_FAILURES.labels(scope="utterance").inc()
         _cancel_decodes(utterance)
+        if job.voice is not None:
+            job.voice.cancel()
         offset = utterance.start_sample / SAMPLE_RATE
         result = asr_pb2.StreamingRecognitionResult(
             is_final=True,
