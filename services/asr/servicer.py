@@ -27,6 +27,7 @@ from paneas.services.asr.files import transcribe_file
 from paneas.services.asr.insights import InsightClient, InsightWorker
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
 from paneas.services.asr.settings import AsrSettings
+from paneas.services.asr.speakers import KnownVoice, LiveVoices, SpeakerOptions
 from paneas.services.asr.streaming import LiveStream, StreamConfig
 from paneas.services.runtime import wire
 from paneas.services.runtime.errors import abort
@@ -56,6 +57,8 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         self._insights = insights
         # Nothing is loaded until a request asks for speaker labels.
         self._speakers = speakers or SpeakerEngine(settings)
+        # Live streams' utterance voices, on a thread of their own (no thread until used).
+        self._live_voices = LiveVoices(self._speakers)
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext
@@ -178,7 +181,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             await _discard_requests(request_iterator, _REFUSAL_GRACE_SECONDS)
             await abort(context, error)
             return
-        session = LiveStream(self._engine, self._scheduler, config)
+        session = LiveStream(self._engine, self._scheduler, config, self._live_voices)
         insights = self._insight_worker(config, session)
         failure: list[AsrError] = []
         pump = asyncio.create_task(self._pump(request_iterator, session, failure, insights))
@@ -239,6 +242,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
                 "LLM insights are off on this ASR instance: set ASR_LLM_TARGET to the LLM "
                 "service's address (host:port) to enable them, or stream without enable_insights"
             )
+        speakers = await self._stream_speakers(streaming.config.diarization)
         session_id = streaming.session_id or _metadata(context, wire.SESSION_ID) or uuid.uuid4().hex
         return StreamConfig(
             options=self._engine.options_of(streaming.config),
@@ -254,6 +258,24 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             max_chunk_bytes=settings.max_chunk_bytes,
             max_stream_seconds=settings.max_stream_seconds,
             insights=streaming.enable_insights,
+            speakers=speakers,
+        )
+
+    async def _stream_speakers(self, config: asr_pb2.DiarizationConfig) -> SpeakerOptions | None:
+        """A stream's speaker labels: its options checked as a file's, the speaker models
+        loaded and its known voices embedded, all before it takes any audio."""
+        request = diarization_request(config, self._settings)
+        if request is None:
+            return None
+        known = FileDiarization(self._speakers, self._scheduler, request)
+        await known.prepare()
+        return SpeakerOptions(
+            threshold=self._settings.diarization_live_threshold,
+            max_speakers=request.max_speakers,
+            known=tuple(
+                KnownVoice(voice.label, voice.embedding, voice.speech_seconds)
+                for voice in known._known
+            ),
         )
 
     async def _pump(
