@@ -44,7 +44,9 @@ def conversation() -> asr_pb2.RecognizeResponse:
                 id=2,
                 start_seconds=2.5,
                 end_seconds=6.1234,
-                text=" My card was declined.",
+                # The service's segments may start without a space (a sentence split after
+                # a stop): diarized_json's still join into the transcript.
+                text="My card was declined.",
                 speaker="A",
             ),
         ],
@@ -89,6 +91,7 @@ def test_diarized_json_is_openais_shape_with_spoken_segments_numbered_in_order()
         ],
         "usage": {"type": "duration", "seconds": 6.5},
     }
+    assert "".join(segment["text"] for segment in body["segments"]).strip() == body["text"]
     # The official client's model takes it as it is: every field known, none missing.
     parsed = TranscriptionDiarized.model_validate(body)
     assert parsed.segments[1].speaker == "A" and parsed.usage.seconds == 6.5

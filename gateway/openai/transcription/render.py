@@ -71,11 +71,15 @@ def segment_id(index: int) -> str:
 
 
 def diarized_segment(index: int, segment: asr_pb2.Segment) -> TranscriptionDiarizedSegment:
+    """One segment with its speaker. Its text starts with a space, as Whisper's (and OpenAI's)
+    mostly do: the segments' texts joined are the transcript, "Mr." + " John" and never
+    "Mr.John" where the service split a sentence after a stop."""
+    text = segment.text if segment.text[:1].isspace() else " " + segment.text
     return TranscriptionDiarizedSegment(
         id=segment_id(index),
         start=round(segment.start_seconds, 3),
         end=round(segment.end_seconds, 3),
-        text=segment.text,
+        text=text,
         speaker=segment.speaker,
     )
 
