@@ -2,9 +2,11 @@
 with the conversation of four real voices of tests/support/speakers.py; and the options'
 checks and the models' laziness."""
 
+import io
 import subprocess
 import sys
 import textwrap
+import wave
 
 import grpc
 import numpy as np
@@ -137,6 +139,31 @@ async def test_short_audio_is_one_speaker_and_says_so(asr, auth_metadata, talk):
     assert response.diarization.note == ONE_SPEAKER_NOTE
     assert [s.label for s in response.diarization.speakers] == ["A"]
     assert response.segments and {s.speaker for s in response.segments} == {"A"}
+
+
+async def test_multichannel_diarizes_each_channel_on_its_own(asr, auth_metadata, talk):
+    # Channel 0: the conversation; channel 1: one short answer by the reader (another clip).
+    answer = known_voices()["reader"]
+    stereo = np.zeros((talk.samples.size, 2), dtype=np.int16)
+    stereo[:, 0] = talk.samples
+    stereo[RATE : RATE + answer.size, 1] = answer
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(stereo.tobytes())
+    config = diarized_config()
+    config.multichannel = True
+    response = await asr.Recognize(
+        asr_pb2.RecognizeRequest(audio=buffer.getvalue(), config=config), metadata=auth_metadata
+    )
+    speakers = [(s.channel, s.label) for s in response.diarization.speakers]
+    assert speakers == [(0, "A"), (0, "B"), (0, "C"), (0, "D"), (1, "A")]
+    assert response.diarization.note == f"channel 1: {ONE_SPEAKER_NOTE}"
+    first = [s for s in response.segments if s.channel == 0]
+    assert consistent_fraction(talk.turns, word_spans(first)) >= 0.9
+    assert {s.speaker for s in response.segments if s.channel == 1} == {"A"}
 
 
 def _known(name: str, seconds: float) -> asr_pb2.KnownSpeaker:
