@@ -2,7 +2,8 @@
 
 Client -> gateway: a text `{"event": "start", "config": {...}}`, binary PCM frames, a text
 `{"event": "stop"}`. Gateway -> client: `ready`, `speech_started` / `speech_ended`,
-`batch_processed` (every interim or final result), `insight`, `final_summary`, `error` (with
+`batch_processed` (every interim or final result; finals carry `speaker` with
+`enable_diarization`), `insight`, `final_summary`, `error` (with
 `utterance_index` when one utterance failed and the stream goes on; without, it ends the stream).
 `final_summary` and `error` name the ASR instance that served (`instance`, from the
 service's `x-paneas-instance`) once the service has answered.
@@ -111,6 +112,10 @@ class StartConfig(BaseModel):
     interim_results: bool = True
     word_timestamps: bool = False
     enable_insights: bool = False
+    # Speaker labels on final results ("A", "B", ...), stable for the whole stream.
+    enable_diarization: bool = False
+    min_speakers: int = Field(0, ge=0, le=32)
+    max_speakers: int = Field(0, ge=0, le=32)
     silence_ms: int = Field(0, ge=0, le=60_000)
     max_utterance_ms: int = Field(0, ge=0, le=3_600_000)
     session_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
@@ -132,6 +137,11 @@ class StartConfig(BaseModel):
                 word_timestamps=self.word_timestamps,
                 temperature=self.temperature,
                 beam_size=self.beam_size,
+                diarization=asr_pb2.DiarizationConfig(
+                    enable=self.enable_diarization,
+                    min_speakers=self.min_speakers,
+                    max_speakers=self.max_speakers,
+                ),
             ),
             encoding=_ENCODINGS[self.encoding],
             sample_rate_hertz=self.sample_rate,
@@ -184,7 +194,7 @@ def _words(words: Sequence[asr_pb2.Word]) -> list[dict]:
 
 
 def result_event(result: asr_pb2.StreamingRecognitionResult) -> dict:
-    return {
+    event = {
         "event": "batch_processed",
         "is_final": result.is_final,
         "text": result.transcript.strip(),
@@ -196,6 +206,10 @@ def result_event(result: asr_pb2.StreamingRecognitionResult) -> dict:
         "utterance_index": result.utterance_index,
         "language": result.language,
     }
+    if result.speaker:
+        # Finals of a stream with enable_diarization; a label once sent is never revised.
+        event["speaker"] = result.speaker
+    return event
 
 
 def summary_event(summary: asr_pb2.StreamSummary, insights: bool = False) -> dict:
