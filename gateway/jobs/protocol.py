@@ -14,6 +14,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     field_validator,
     model_serializer,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -67,6 +68,29 @@ class TranscriptionConfig(BaseModel):
         description="Summarise the transcript with the LLM service (the result's `summary`); "
         "without an LLM the job still succeeds, with `summary_error`",
     )
+    diarize: bool = Field(
+        False,
+        description='Who spoke when: segments and words carry `speaker` ("A", "B", ... in '
+        "order of first appearance, the same across the whole recording); with multichannel, "
+        "each channel's speakers are labelled on their own",
+    )
+    # The ASR service's bounds (services/asr/diarization.py MAX_SPEAKERS); 0: no bound.
+    min_speakers: int = Field(0, ge=0, le=32, description="With diarize: at least this many")
+    max_speakers: int = Field(0, ge=0, le=32, description="With diarize: at most this many")
+
+    @model_validator(mode="after")
+    def _speaker_bounds(self) -> "TranscriptionConfig":
+        if (self.min_speakers or self.max_speakers) and not self.diarize:
+            raise PydanticCustomError(
+                "speakers", "min_speakers and max_speakers need diarize: true"
+            )
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise PydanticCustomError(
+                "speakers",
+                "min_speakers ({low}) is more than max_speakers ({high})",
+                {"low": self.min_speakers, "high": self.max_speakers},
+            )
+        return self
 
     def recognition_config(self) -> asr_pb2.RecognitionConfig:
         return asr_pb2.RecognitionConfig(
@@ -80,6 +104,11 @@ class TranscriptionConfig(BaseModel):
             temperature=self.temperature,
             beam_size=self.beam_size,
             multichannel=self.multichannel,
+            diarization=asr_pb2.DiarizationConfig(
+                enable=self.diarize,
+                min_speakers=self.min_speakers,
+                max_speakers=self.max_speakers,
+            ),
         )
 
 
@@ -149,11 +178,28 @@ class JobWebhook(BaseModel):
     last_error: str | None = None
 
 
+def _without_unset(names: tuple[str, ...]):
+    """A wrap serializer that leaves out these fields while they are None."""
+
+    def serialize(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        for name in names:
+            if getattr(self, name) is None:
+                data.pop(name, None)
+        return data
+
+    return model_serializer(mode="wrap")(serialize)
+
+
 class TranscriptWord(BaseModel):
     word: str
     start: float
     end: float
     probability: float
+    # With diarize: who spoke it (by time overlap); absent otherwise.
+    speaker: str | None = None
+
+    _speaker_only_when_diarized = _without_unset(("speaker",))
 
 
 class TranscriptSegment(BaseModel):
@@ -165,13 +211,11 @@ class TranscriptSegment(BaseModel):
     words: list[TranscriptWord]
     # With multichannel: the channel (0-based) it was heard on; absent otherwise.
     channel: int | None = None
+    # With diarize: who spoke most of it ("A", "B", ...; per channel with multichannel; empty
+    # when no speaker was heard in it); absent otherwise.
+    speaker: str | None = None
 
-    @model_serializer(mode="wrap")
-    def _channel_only_when_multichannel(self, handler: SerializerFunctionWrapHandler) -> dict:
-        data = handler(self)
-        if self.channel is None:
-            data.pop("channel", None)
-        return data
+    _only_when_asked = _without_unset(("channel", "speaker"))
 
 
 class Transcript(BaseModel):
@@ -228,6 +272,8 @@ def utc(value: datetime | None) -> datetime | None:
 
 
 def transcript_of(response: asr_pb2.RecognizeResponse, multichannel: bool = False) -> Transcript:
+    # A diarized job's merged response always has its speakers' summary (maybe empty).
+    diarized = response.HasField("diarization")
     return Transcript(
         text=response.text.strip(),
         language=response.language,
@@ -246,10 +292,12 @@ def transcript_of(response: asr_pb2.RecognizeResponse, multichannel: bool = Fals
                         end=round(word.end_seconds, 3),
                         # float32 on the wire: six decimals is all it holds.
                         probability=round(word.confidence, 6),
+                        speaker=word.speaker if diarized else None,
                     )
                     for word in segment.words
                 ],
                 channel=segment.channel if multichannel else None,
+                speaker=segment.speaker if diarized else None,
             )
             for segment in response.segments
         ],

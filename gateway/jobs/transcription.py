@@ -18,6 +18,10 @@ parallel by the ASR instances, the results merged on the recording's timeline.
   chunk once, so nothing is lost or doubled.
 - Merge: segment and word times shifted by the chunk's offset, segments in start-time order
   (then channel), ids renumbered.
+- Speakers (`diarize: true`): each chunk is diarized by the service, with labels of its own
+  and each speaker's voice (embedding); the stored chunk keeps them, and the merge links the
+  chunks' speakers by voice into labels for the whole recording (`speakers.py`), per channel
+  with `multichannel`.
 - Summary (`summary: true`): the merged transcript goes to the LLM (`summary.py`).
 - Progress: stored chunks' seconds plus the decoded part of those in flight, over the
   container's stated duration (or the seconds cut so far), every
@@ -39,6 +43,7 @@ from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.gateway.jobs import metrics
 from paneas.gateway.jobs.protocol import TranscriptionConfig
 from paneas.gateway.jobs.settings import JobsSettings
+from paneas.gateway.jobs.speakers import relabel
 from paneas.gateway.jobs.storage import Storage, input_key, one_chunk
 from paneas.gateway.jobs.store import JobStore
 from paneas.gateway.jobs.summary import summarise
@@ -87,16 +92,21 @@ def cut(files: list[EncodedFile], chunk_seconds: float) -> Iterator[Chunk]:
             yield Chunk(channel, index, offset, samples)
 
 
-def merge(parts: list[tuple[Chunk, asr_pb2.RecognizeResponse]]) -> asr_pb2.RecognizeResponse:
-    """The chunks' responses as the one response `Recognize` gives for the whole file."""
+def merge(
+    parts: list[tuple[Chunk, asr_pb2.RecognizeResponse]], diarized: bool = False
+) -> asr_pb2.RecognizeResponse:
+    """The chunks' responses as the one response `Recognize` gives for the whole file; when
+    `diarized`, with speaker labels linked across the chunks (`speakers.relabel`)."""
     merged = asr_pb2.RecognizeResponse()
     ordered = sorted(parts, key=lambda part: (part[0].channel, part[0].index))
     segments: list[asr_pb2.Segment] = []
+    labelled: list[tuple[int, list[asr_pb2.Segment], asr_pb2.Diarization]] = []
     for chunk, response in ordered:
         if response.segments and not merged.language:
             merged.language = response.language
             merged.language_probability = response.language_probability
         merged.model = merged.model or response.model
+        chunk_segments = []
         for segment in response.segments:
             shifted = asr_pb2.Segment()
             shifted.CopyFrom(segment)
@@ -106,7 +116,11 @@ def merge(parts: list[tuple[Chunk, asr_pb2.RecognizeResponse]]) -> asr_pb2.Recog
                 word.start_seconds += chunk.offset
                 word.end_seconds += chunk.offset
             shifted.channel = chunk.channel
-            segments.append(shifted)
+            chunk_segments.append(shifted)
+        segments += chunk_segments
+        labelled.append((chunk.channel, chunk_segments, response.diarization))
+    if diarized:
+        merged.diarization.CopyFrom(relabel(labelled))
     segments.sort(key=lambda segment: (segment.start_seconds, segment.channel))
     for number, segment in enumerate(segments):
         segment.id = number
@@ -211,7 +225,7 @@ class _Fanout:
                 # (A job taken over by another worker keeps its chunks for that worker.)
                 await self.storage.delete_prefix(f"{self.job_id}/chunks")
             raise Cancelled
-        response = merge(self.parts)
+        response = merge(self.parts, self.config.diarization.enable)
         return Done(response.SerializeToString(), response.duration_seconds)
 
     async def _decode_all(self, stub: asr_pb2_grpc.AsrServiceStub) -> None:
@@ -290,6 +304,8 @@ class _Fanout:
                     if step.HasField("segment"):
                         response.segments.append(step.segment)
                         self.progress.in_flight[place] = step.segment.end_seconds
+                    if step.HasField("diarization"):  # the last step: the chunk's speakers
+                        response.diarization.CopyFrom(step.diarization)
             except grpc.aio.AioRpcError as error:
                 if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
                     # The chunk is the service's decoding of a file the worker already read:
