@@ -7,8 +7,13 @@ import asyncio
 import numpy as np
 import pytest
 
+from paneas.asr.v1 import asr_pb2
 from paneas.services.asr.diarization import SpeakerEngine
 from paneas.services.asr.endpointer import Endpointer, UtteranceEnded, UtteranceStarted
+from paneas.services.asr.engine import WhisperEngine
+from paneas.services.asr.errors import DiarizationDisabled
+from paneas.services.asr.scheduler import DecodeScheduler
+from paneas.services.asr.servicer import AsrServicer
 from paneas.services.asr.settings import AsrSettings
 from paneas.services.asr.speakers import (
     KnownVoice,
@@ -141,3 +146,26 @@ def test_labels_run_as_spreadsheet_columns():
         "AZ",
         "BA",
     ]
+
+
+async def test_a_stream_loads_the_speaker_models_only_when_it_asks_for_labels():
+    settings = AsrSettings()
+    scheduler = DecodeScheduler(slots=1, max_waiting=1, max_streams=1, retry_after=1.0)
+    speakers = SpeakerEngine(settings)
+    servicer = AsrServicer(WhisperEngine(settings), scheduler, settings, None, speakers)
+    try:
+        assert await servicer._stream_speakers(asr_pb2.DiarizationConfig()) is None
+        assert not speakers.loaded
+        options = await servicer._stream_speakers(
+            asr_pb2.DiarizationConfig(enable=True, max_speakers=3)
+        )
+        assert speakers.loaded
+        assert options.threshold == settings.diarization_live_threshold
+        assert options.max_speakers == 3 and options.known == ()
+
+        off = AsrSettings(diarization_enabled=False)
+        servicer = AsrServicer(WhisperEngine(off), scheduler, off, None, SpeakerEngine(off))
+        with pytest.raises(DiarizationDisabled):
+            await servicer._stream_speakers(asr_pb2.DiarizationConfig(enable=True))
+    finally:
+        scheduler.close()
