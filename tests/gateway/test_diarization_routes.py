@@ -8,6 +8,7 @@ Each diarized request costs the service a Whisper decode of ~56 s and a diarizat
 module makes few of them: one diarized_json answer is shared by the tests that read it."""
 
 import base64
+import re
 
 import httpx
 import openai
@@ -156,6 +157,20 @@ def test_a_known_speaker_sample_too_short_is_a_400_naming_the_parameter(client, 
         )
     assert raised.value.param == "known_speaker_references"
     assert "10" in raised.value.message, raised.value.message
+
+
+def test_diarize_as_an_extra_field_labels_vtt_cues_with_any_model(client, talk_wav):
+    vtt = client.audio.transcriptions.create(
+        file=("call.wav", talk_wav),
+        model="whisper-1",
+        response_format="vtt",
+        language="en",
+        extra_body={"diarize": True, "max_speakers": 2},
+    )
+    cues = [block.split("\n") for block in vtt.removeprefix("WEBVTT\n\n").strip().split("\n\n")]
+    voices = {re.match(r"<v ([^>]+)>", text)[1] for _, text in cues}
+    # Four voices, held to two by max_speakers.
+    assert voices == {"A", "B"}, vtt
 
 
 def test_rest_asr_carries_speakers_on_segments_and_words_and_a_summary(
