@@ -21,6 +21,7 @@ from openai.types.audio import (
 
 from paneas.services.asr.evaluation import sample_path
 from tests.support.audio import encode_audio, load_float32_16k
+from tests.support.metrics import metric_value
 from tests.support.speakers import (
     RATE,
     consistent_fraction,
@@ -32,6 +33,8 @@ from tests.support.speakers import (
 pytestmark = pytest.mark.backends("asr")
 
 LETTERS = {"A", "B", "C", "D", "E", "F"}
+# Files (or channels) the ASR service has diarized.
+DIARIZED_FILES = "paneas_asr_diarization_seconds_count"
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +176,29 @@ def test_diarize_as_an_extra_field_labels_vtt_cues_with_any_model(client, talk_w
     assert voices == {"A", "B"}, vtt
 
 
+def test_json_of_the_diarize_model_streams_deltas_with_segment_ids_and_runs_no_diarization(
+    client, asr_service
+):
+    """json and text have no room for a speaker: the diarize model's answer in them costs no
+    diarization; streamed, its deltas name their segment as OpenAI's do."""
+    before = metric_value(asr_service.metrics_url, DIARIZED_FILES)
+    events = list(
+        client.audio.transcriptions.create(
+            file=("jfk.wav", sample_path("jfk").read_bytes()),
+            model="gpt-4o-transcribe-diarize",
+            chunking_strategy="auto",
+            language="en",
+            stream=True,
+        )
+    )
+    *deltas, done = events
+    assert deltas and all(event.type == "transcript.text.delta" for event in deltas)
+    assert [event.segment_id for event in deltas] == [f"seg_{i}" for i in range(len(deltas))]
+    assert "".join(event.delta for event in deltas) == done.text
+    assert "country" in done.text
+    assert metric_value(asr_service.metrics_url, DIARIZED_FILES) == before
+
+
 def test_rest_asr_carries_speakers_on_segments_and_words_and_a_summary(
     gateway, headers, talk, talk_wav
 ):
@@ -209,10 +235,11 @@ def test_rest_asr_carries_speakers_on_segments_and_words_and_a_summary(
         assert len(speaker["embedding"]) >= 64 and norm == pytest.approx(1.0, abs=1e-3)
 
 
-def test_transcoded_recognize_takes_the_diarization_config(gateway, headers):
+def test_transcoded_recognize_takes_the_diarization_config(gateway, headers, asr_service):
     """The JSON route transcoded from the contract: no gateway code of its own, so one short
     clip whose only voice is given as a known speaker shows the options arrive."""
     jfk = load_float32_16k(sample_path("jfk"))
+    before = metric_value(asr_service.metrics_url, DIARIZED_FILES)
     answer = httpx.post(
         f"{gateway.url}/api/v1/asr:recognize",
         headers=headers,
@@ -235,3 +262,5 @@ def test_transcoded_recognize_takes_the_diarization_config(gateway, headers):
     body = answer.json()
     assert body["segments"] and {s["speaker"] for s in body["segments"]} == {"kennedy"}
     assert [speaker["label"] for speaker in body["diarization"]["speakers"]] == ["kennedy"]
+    # The count that shows when json and text run none (above).
+    assert metric_value(asr_service.metrics_url, DIARIZED_FILES) == before + 1
