@@ -95,9 +95,14 @@ def config_values(spec: jobs_pb2.JobSpec, job_type: str) -> dict:
     }
     if config.HasField("vad_filter"):
         values["vad_filter"] = config.vad_filter
-    # Only when asked, as a REST client leaves it out.
+    # Only when asked, as a REST client leaves them out (bounds without diarize are refused).
     if config.summary:
         values["summary"] = True
+    if config.diarize:
+        values["diarize"] = True
+    for bound in ("min_speakers", "max_speakers"):
+        if getattr(config, bound):
+            values[bound] = getattr(config, bound)
     return values
 
 
@@ -133,6 +138,9 @@ def _config_message(job: jobs_pb2.Job, job_type: str, stored: dict) -> None:
     config.beam_size = stored.get("beam_size", 0)
     config.multichannel = stored.get("multichannel", False)
     config.summary = stored.get("summary", False)
+    config.diarize = stored.get("diarize", False)
+    config.min_speakers = stored.get("min_speakers", 0)
+    config.max_speakers = stored.get("max_speakers", 0)
 
 
 def job_message(row: Row, result: StoredResult | None = None) -> jobs_pb2.Job:

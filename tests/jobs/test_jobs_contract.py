@@ -71,6 +71,8 @@ def test_every_annotated_method_is_bound():
                     temperature=0.2,
                     beam_size=5,
                     multichannel=True,
+                    diarize=True,
+                    max_speakers=3,
                 )
             ),
             {
@@ -82,6 +84,8 @@ def test_every_annotated_method_is_bound():
                 "temperature": 0.2,
                 "beam_size": 5,
                 "multichannel": True,
+                "diarize": True,
+                "max_speakers": 3,
             },
         ),
         (

@@ -28,7 +28,7 @@ from paneas.asr.v1 import asr_pb2 as paneas_dot_asr_dot_v1_dot_asr__pb2
 from paneas.ocr.v1 import ocr_pb2 as paneas_dot_ocr_dot_v1_dot_ocr__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19paneas/jobs/v1/jobs.proto\x12\x0epaneas.jobs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17paneas/asr/v1/asr.proto\x1a\x17paneas/ocr/v1/ocr.proto\"d\n\x10\x43reateJobRequest\x12-\n\x04spec\x18\x01 \x01(\x0b\x32\x17.paneas.jobs.v1.JobSpecH\x00R\x04spec\x12\x16\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00R\x05\x63hunkB\t\n\x07request\"\xa2\x02\n\x07JobSpec\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x17.paneas.jobs.v1.JobTypeR\x04type\x12K\n\rtranscription\x18\x02 \x01(\x0b\x32#.paneas.jobs.v1.TranscriptionConfigH\x00R\rtranscription\x12-\n\x03ocr\x18\x03 \x01(\x0b\x32\x19.paneas.jobs.v1.OcrConfigH\x00R\x03ocr\x12\x1a\n\x08\x66ilename\x18\x04 \x01(\tR\x08\x66ilename\x12\x1f\n\x0bwebhook_url\x18\x05 \x01(\tR\nwebhookUrl\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKeyB\x08\n\x06\x63onfig\"\x8c\x03\n\x13TranscriptionConfig\x12\x14\n\x05model\x18\x01 \x01(\tR\x05model\x12\x1a\n\x08language\x18\x02 \x01(\tR\x08language\x12\'\n\x04task\x18\x03 \x01(\x0e\x32\x13.paneas.asr.v1.TaskR\x04task\x12\'\n\x0fword_timestamps\x18\x04 \x01(\x08R\x0ewordTimestamps\x12\"\n\nvad_filter\x18\x05 \x01(\x08H\x00R\tvadFilter\x88\x01\x01\x12%\n\x0einitial_prompt\x18\x06 \x01(\tR\rinitialPrompt\x12\x1a\n\x08hotwords\x18\x07 \x03(\tR\x08hotwords\x12 \n\x0btemperature\x18\x08 \x01(\x02R\x0btemperature\x12\x1b\n\tbeam_size\x18\t \x01(\x05R\x08\x62\x65\x61mSize\x12\"\n\x0cmultichannel\x18\n \x01(\x08R\x0cmultichannel\x12\x18\n\x07summary\x18\x0b \x01(\x08R\x07summaryB\r\n\x0b_vad_filter\"\xcc\x01\n\tOcrConfig\x12\x1c\n\tlanguages\x18\x01 \x03(\tR\tlanguages\x12-\n\x06\x65ngine\x18\x02 \x01(\x0e\x32\x15.paneas.ocr.v1.EngineR\x06\x65ngine\x12\x14\n\x05pages\x18\x03 \x01(\tR\x05pages\x12\x10\n\x03\x64pi\x18\x04 \x01(\x05R\x03\x64pi\x12J\n\x11text_layer_policy\x18\x05 \x01(\x0e\x32\x1e.paneas.ocr.v1.TextLayerPolicyR\x0ftextLayerPolicy\":\n\x11\x43reateJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x13.paneas.jobs.v1.JobR\x03job\"\x1f\n\rGetJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"7\n\x0eGetJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x13.paneas.jobs.v1.JobR\x03job\"U\n\x0fListJobsRequest\x12\x16\n\x06status\x18\x01 \x01(\tR\x06status\x12\x14\n\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x14\n\x05\x61\x66ter\x18\x03 \x01(\tR\x05\x61\x66ter\"o\n\x10ListJobsResponse\x12\'\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x13.paneas.jobs.v1.JobR\x04\x64\x61ta\x12\x19\n\x08has_more\x18\x02 \x01(\x08R\x07hasMore\x12\x17\n\x07last_id\x18\x03 \x01(\tR\x06lastId\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"T\n\x11\x43\x61ncelJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x13.paneas.jobs.v1.JobR\x03job\x12\x18\n\x07removed\x18\x02 \x01(\x08R\x07removed\"=\n\x13GetJobResultRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06\x66ormat\x18\x02 \x01(\tR\x06\x66ormat\"S\n\x14GetJobResultResponse\x12!\n\x0c\x63ontent_type\x18\x01 \x01(\tR\x0b\x63ontentType\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\"\xf8\x06\n\x03Job\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x17.paneas.jobs.v1.JobTypeR\x04type\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32\x19.paneas.jobs.v1.JobStatusR\x06status\x12\x1a\n\x08progress\x18\x04 \x01(\x01R\x08progress\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12.\n\x05input\x18\x08 \x01(\x0b\x32\x18.paneas.jobs.v1.JobInputR\x05input\x12X\n\x14transcription_config\x18\t \x01(\x0b\x32#.paneas.jobs.v1.TranscriptionConfigH\x00R\x13transcriptionConfig\x12:\n\nocr_config\x18\n \x01(\x0b\x32\x19.paneas.jobs.v1.OcrConfigH\x00R\tocrConfig\x12H\n\rtranscription\x18\x0b \x01(\x0b\x32 .paneas.asr.v1.RecognizeResponseH\x01R\rtranscription\x12>\n\x08\x64ocument\x18\x0c \x01(\x0b\x32 .paneas.ocr.v1.RecognizeResponseH\x01R\x08\x64ocument\x12.\n\x05\x65rror\x18\r \x01(\x0b\x32\x18.paneas.jobs.v1.JobErrorR\x05\x65rror\x12\x34\n\x07webhook\x18\x0e \x01(\x0b\x32\x1a.paneas.jobs.v1.JobWebhookR\x07webhook\x12\x1d\n\x07summary\x18\x0f \x01(\tH\x02R\x07summary\x88\x01\x01\x12=\n\rsummary_error\x18\x10 \x01(\x0b\x32\x18.paneas.jobs.v1.JobErrorR\x0csummaryErrorB\x08\n\x06\x63onfigB\x08\n\x06resultB\n\n\x08_summary\"\x81\x01\n\x08JobInput\x12\x1a\n\x08\x66ilename\x18\x01 \x01(\tR\x08\x66ilename\x12\x14\n\x05\x62ytes\x18\x02 \x01(\x03R\x05\x62ytes\x12.\n\x10\x64uration_seconds\x18\x03 \x01(\x01H\x00R\x0f\x64urationSeconds\x88\x01\x01\x42\x13\n\x11_duration_seconds\"8\n\x08JobError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xd7\x01\n\nJobWebhook\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x32\n\x05state\x18\x02 \x01(\x0e\x32\x1c.paneas.jobs.v1.WebhookStateR\x05state\x12\x1a\n\x08\x61ttempts\x18\x03 \x01(\x05R\x08\x61ttempts\x12$\n\x0blast_status\x18\x04 \x01(\x05H\x00R\nlastStatus\x88\x01\x01\x12\"\n\nlast_error\x18\x05 \x01(\tH\x01R\tlastError\x88\x01\x01\x42\x0e\n\x0c_last_statusB\r\n\x0b_last_error*Q\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16JOB_TYPE_TRANSCRIPTION\x10\x01\x12\x10\n\x0cJOB_TYPE_OCR\x10\x02*\xb9\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x03\x12\x15\n\x11JOB_STATUS_FAILED\x10\x04\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x05\x12\x16\n\x12JOB_STATUS_EXPIRED\x10\x06*\x9a\x01\n\x0cWebhookState\x12\x1d\n\x19WEBHOOK_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15WEBHOOK_STATE_PENDING\x10\x01\x12\x1b\n\x17WEBHOOK_STATE_DELIVERED\x10\x02\x12\x18\n\x14WEBHOOK_STATE_FAILED\x10\x03\x12\x19\n\x15WEBHOOK_STATE_REFUSED\x10\x04\x32\xb1\x04\n\nJobService\x12k\n\tCreateJob\x12 .paneas.jobs.v1.CreateJobRequest\x1a!.paneas.jobs.v1.CreateJobResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/api/v1/jobs:\x01*(\x01\x12g\n\x06GetJob\x12\x1d.paneas.jobs.v1.GetJobRequest\x1a\x1e.paneas.jobs.v1.GetJobResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x11/api/v1/jobs/{id}b\x03job\x12\x63\n\x08ListJobs\x12\x1f.paneas.jobs.v1.ListJobsRequest\x1a .paneas.jobs.v1.ListJobsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/v1/jobs\x12k\n\tCancelJob\x12 .paneas.jobs.v1.CancelJobRequest\x1a!.paneas.jobs.v1.CancelJobResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/api/v1/jobs/{id}\x12{\n\x0cGetJobResult\x12#.paneas.jobs.v1.GetJobResultRequest\x1a$.paneas.jobs.v1.GetJobResultResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/jobs/{id}/resultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19paneas/jobs/v1/jobs.proto\x12\x0epaneas.jobs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17paneas/asr/v1/asr.proto\x1a\x17paneas/ocr/v1/ocr.proto\"d\n\x10\x43reateJobRequest\x12-\n\x04spec\x18\x01 \x01(\x0b\x32\x17.paneas.jobs.v1.JobSpecH\x00R\x04spec\x12\x16\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00R\x05\x63hunkB\t\n\x07request\"\xa2\x02\n\x07JobSpec\x12+\n\x04type\x18\x01 \x01(\x0e\x32\x17.paneas.jobs.v1.JobTypeR\x04type\x12K\n\rtranscription\x18\x02 \x01(\x0b\x32#.paneas.jobs.v1.TranscriptionConfigH\x00R\rtranscription\x12-\n\x03ocr\x18\x03 \x01(\x0b\x32\x19.paneas.jobs.v1.OcrConfigH\x00R\x03ocr\x12\x1a\n\x08\x66ilename\x18\x04 \x01(\tR\x08\x66ilename\x12\x1f\n\x0bwebhook_url\x18\x05 \x01(\tR\nwebhookUrl\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKeyB\x08\n\x06\x63onfig\"\xec\x03\n\x13TranscriptionConfig\x12\x14\n\x05model\x18\x01 \x01(\tR\x05model\x12\x1a\n\x08language\x18\x02 \x01(\tR\x08language\x12\'\n\x04task\x18\x03 \x01(\x0e\x32\x13.paneas.asr.v1.TaskR\x04task\x12\'\n\x0fword_timestamps\x18\x04 \x01(\x08R\x0ewordTimestamps\x12\"\n\nvad_filter\x18\x05 \x01(\x08H\x00R\tvadFilter\x88\x01\x01\x12%\n\x0einitial_prompt\x18\x06 \x01(\tR\rinitialPrompt\x12\x1a\n\x08hotwords\x18\x07 \x03(\tR\x08hotwords\x12 \n\x0btemperature\x18\x08 \x01(\x02R\x0btemperature\x12\x1b\n\tbeam_size\x18\t \x01(\x05R\x08\x62\x65\x61mSize\x12\"\n\x0cmultichannel\x18\n \x01(\x08R\x0cmultichannel\x12\x18\n\x07summary\x18\x0b \x01(\x08R\x07summary\x12\x18\n\x07\x64iarize\x18\x0c \x01(\x08R\x07\x64iarize\x12!\n\x0cmin_speakers\x18\r \x01(\x05R\x0bminSpeakers\x12!\n\x0cmax_speakers\x18\x0e \x01(\x05R\x0bmaxSpeakersB\r\n\x0b_vad_filter\"\xcc\x01\n\tOcrConfig\x12\x1c\n\tlanguages\x18\x01 \x03(\tR\tlanguages\x12-\n\x06\x65ngine\x18\x02 \x01(\x0e\x32\x15.paneas.ocr.v1.EngineR\x06\x65ngine\x12\x14\n\x05pages\x18\x03 \x01(\tR\x05pages\x12\x10\n\x03\x64pi\x18\x04 \x01(\x05R\x03\x64pi\x12J\n\x11text_layer_policy\x18\x05 \x01(\x0e\x32\x1e.paneas.ocr.v1.TextLayerPolicyR\x0ftextLayerPolicy\":\n\x11\x43reateJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x13.paneas.jobs.v1.JobR\x03job\"\x1f\n\rGetJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"7\n\x0eGetJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x13.paneas.jobs.v1.JobR\x03job\"U\n\x0fListJobsRequest\x12\x16\n\x06status\x18\x01 \x01(\tR\x06status\x12\x14\n\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x14\n\x05\x61\x66ter\x18\x03 \x01(\tR\x05\x61\x66ter\"o\n\x10ListJobsResponse\x12\'\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x13.paneas.jobs.v1.JobR\x04\x64\x61ta\x12\x19\n\x08has_more\x18\x02 \x01(\x08R\x07hasMore\x12\x17\n\x07last_id\x18\x03 \x01(\tR\x06lastId\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"T\n\x11\x43\x61ncelJobResponse\x12%\n\x03job\x18\x01 \x01(\x0b\x32\x13.paneas.jobs.v1.JobR\x03job\x12\x18\n\x07removed\x18\x02 \x01(\x08R\x07removed\"=\n\x13GetJobResultRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06\x66ormat\x18\x02 \x01(\tR\x06\x66ormat\"S\n\x14GetJobResultResponse\x12!\n\x0c\x63ontent_type\x18\x01 \x01(\tR\x0b\x63ontentType\x12\x18\n\x07\x63ontent\x18\x02 \x01(\tR\x07\x63ontent\"\xf8\x06\n\x03Job\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x17.paneas.jobs.v1.JobTypeR\x04type\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32\x19.paneas.jobs.v1.JobStatusR\x06status\x12\x1a\n\x08progress\x18\x04 \x01(\x01R\x08progress\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12.\n\x05input\x18\x08 \x01(\x0b\x32\x18.paneas.jobs.v1.JobInputR\x05input\x12X\n\x14transcription_config\x18\t \x01(\x0b\x32#.paneas.jobs.v1.TranscriptionConfigH\x00R\x13transcriptionConfig\x12:\n\nocr_config\x18\n \x01(\x0b\x32\x19.paneas.jobs.v1.OcrConfigH\x00R\tocrConfig\x12H\n\rtranscription\x18\x0b \x01(\x0b\x32 .paneas.asr.v1.RecognizeResponseH\x01R\rtranscription\x12>\n\x08\x64ocument\x18\x0c \x01(\x0b\x32 .paneas.ocr.v1.RecognizeResponseH\x01R\x08\x64ocument\x12.\n\x05\x65rror\x18\r \x01(\x0b\x32\x18.paneas.jobs.v1.JobErrorR\x05\x65rror\x12\x34\n\x07webhook\x18\x0e \x01(\x0b\x32\x1a.paneas.jobs.v1.JobWebhookR\x07webhook\x12\x1d\n\x07summary\x18\x0f \x01(\tH\x02R\x07summary\x88\x01\x01\x12=\n\rsummary_error\x18\x10 \x01(\x0b\x32\x18.paneas.jobs.v1.JobErrorR\x0csummaryErrorB\x08\n\x06\x63onfigB\x08\n\x06resultB\n\n\x08_summary\"\x81\x01\n\x08JobInput\x12\x1a\n\x08\x66ilename\x18\x01 \x01(\tR\x08\x66ilename\x12\x14\n\x05\x62ytes\x18\x02 \x01(\x03R\x05\x62ytes\x12.\n\x10\x64uration_seconds\x18\x03 \x01(\x01H\x00R\x0f\x64urationSeconds\x88\x01\x01\x42\x13\n\x11_duration_seconds\"8\n\x08JobError\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xd7\x01\n\nJobWebhook\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x32\n\x05state\x18\x02 \x01(\x0e\x32\x1c.paneas.jobs.v1.WebhookStateR\x05state\x12\x1a\n\x08\x61ttempts\x18\x03 \x01(\x05R\x08\x61ttempts\x12$\n\x0blast_status\x18\x04 \x01(\x05H\x00R\nlastStatus\x88\x01\x01\x12\"\n\nlast_error\x18\x05 \x01(\tH\x01R\tlastError\x88\x01\x01\x42\x0e\n\x0c_last_statusB\r\n\x0b_last_error*Q\n\x07JobType\x12\x18\n\x14JOB_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16JOB_TYPE_TRANSCRIPTION\x10\x01\x12\x10\n\x0cJOB_TYPE_OCR\x10\x02*\xb9\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x02\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x03\x12\x15\n\x11JOB_STATUS_FAILED\x10\x04\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x05\x12\x16\n\x12JOB_STATUS_EXPIRED\x10\x06*\x9a\x01\n\x0cWebhookState\x12\x1d\n\x19WEBHOOK_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15WEBHOOK_STATE_PENDING\x10\x01\x12\x1b\n\x17WEBHOOK_STATE_DELIVERED\x10\x02\x12\x18\n\x14WEBHOOK_STATE_FAILED\x10\x03\x12\x19\n\x15WEBHOOK_STATE_REFUSED\x10\x04\x32\xb1\x04\n\nJobService\x12k\n\tCreateJob\x12 .paneas.jobs.v1.CreateJobRequest\x1a!.paneas.jobs.v1.CreateJobResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/api/v1/jobs:\x01*(\x01\x12g\n\x06GetJob\x12\x1d.paneas.jobs.v1.GetJobRequest\x1a\x1e.paneas.jobs.v1.GetJobResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x11/api/v1/jobs/{id}b\x03job\x12\x63\n\x08ListJobs\x12\x1f.paneas.jobs.v1.ListJobsRequest\x1a .paneas.jobs.v1.ListJobsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/v1/jobs\x12k\n\tCancelJob\x12 .paneas.jobs.v1.CancelJobRequest\x1a!.paneas.jobs.v1.CancelJobResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/api/v1/jobs/{id}\x12{\n\x0cGetJobResult\x12#.paneas.jobs.v1.GetJobResultRequest\x1a$.paneas.jobs.v1.GetJobResultResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/jobs/{id}/resultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,46 +45,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSERVICE'].methods_by_name['CancelJob']._serialized_options = b'\202\323\344\223\002\023*\021/api/v1/jobs/{id}'
   _globals['_JOBSERVICE'].methods_by_name['GetJobResult']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['GetJobResult']._serialized_options = b'\202\323\344\223\002\032\022\030/api/v1/jobs/{id}/result'
-  _globals['_JOBTYPE']._serialized_start=3078
-  _globals['_JOBTYPE']._serialized_end=3159
-  _globals['_JOBSTATUS']._serialized_start=3162
-  _globals['_JOBSTATUS']._serialized_end=3347
-  _globals['_WEBHOOKSTATE']._serialized_start=3350
-  _globals['_WEBHOOKSTATE']._serialized_end=3504
+  _globals['_JOBTYPE']._serialized_start=3174
+  _globals['_JOBTYPE']._serialized_end=3255
+  _globals['_JOBSTATUS']._serialized_start=3258
+  _globals['_JOBSTATUS']._serialized_end=3443
+  _globals['_WEBHOOKSTATE']._serialized_start=3446
+  _globals['_WEBHOOKSTATE']._serialized_end=3600
   _globals['_CREATEJOBREQUEST']._serialized_start=158
   _globals['_CREATEJOBREQUEST']._serialized_end=258
   _globals['_JOBSPEC']._serialized_start=261
   _globals['_JOBSPEC']._serialized_end=551
   _globals['_TRANSCRIPTIONCONFIG']._serialized_start=554
-  _globals['_TRANSCRIPTIONCONFIG']._serialized_end=950
-  _globals['_OCRCONFIG']._serialized_start=953
-  _globals['_OCRCONFIG']._serialized_end=1157
-  _globals['_CREATEJOBRESPONSE']._serialized_start=1159
-  _globals['_CREATEJOBRESPONSE']._serialized_end=1217
-  _globals['_GETJOBREQUEST']._serialized_start=1219
-  _globals['_GETJOBREQUEST']._serialized_end=1250
-  _globals['_GETJOBRESPONSE']._serialized_start=1252
-  _globals['_GETJOBRESPONSE']._serialized_end=1307
-  _globals['_LISTJOBSREQUEST']._serialized_start=1309
-  _globals['_LISTJOBSREQUEST']._serialized_end=1394
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1396
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1507
-  _globals['_CANCELJOBREQUEST']._serialized_start=1509
-  _globals['_CANCELJOBREQUEST']._serialized_end=1543
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1545
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1629
-  _globals['_GETJOBRESULTREQUEST']._serialized_start=1631
-  _globals['_GETJOBRESULTREQUEST']._serialized_end=1692
-  _globals['_GETJOBRESULTRESPONSE']._serialized_start=1694
-  _globals['_GETJOBRESULTRESPONSE']._serialized_end=1777
-  _globals['_JOB']._serialized_start=1780
-  _globals['_JOB']._serialized_end=2668
-  _globals['_JOBINPUT']._serialized_start=2671
-  _globals['_JOBINPUT']._serialized_end=2800
-  _globals['_JOBERROR']._serialized_start=2802
-  _globals['_JOBERROR']._serialized_end=2858
-  _globals['_JOBWEBHOOK']._serialized_start=2861
-  _globals['_JOBWEBHOOK']._serialized_end=3076
-  _globals['_JOBSERVICE']._serialized_start=3507
-  _globals['_JOBSERVICE']._serialized_end=4068
+  _globals['_TRANSCRIPTIONCONFIG']._serialized_end=1046
+  _globals['_OCRCONFIG']._serialized_start=1049
+  _globals['_OCRCONFIG']._serialized_end=1253
+  _globals['_CREATEJOBRESPONSE']._serialized_start=1255
+  _globals['_CREATEJOBRESPONSE']._serialized_end=1313
+  _globals['_GETJOBREQUEST']._serialized_start=1315
+  _globals['_GETJOBREQUEST']._serialized_end=1346
+  _globals['_GETJOBRESPONSE']._serialized_start=1348
+  _globals['_GETJOBRESPONSE']._serialized_end=1403
+  _globals['_LISTJOBSREQUEST']._serialized_start=1405
+  _globals['_LISTJOBSREQUEST']._serialized_end=1490
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1492
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1603
+  _globals['_CANCELJOBREQUEST']._serialized_start=1605
+  _globals['_CANCELJOBREQUEST']._serialized_end=1639
+  _globals['_CANCELJOBRESPONSE']._serialized_start=1641
+  _globals['_CANCELJOBRESPONSE']._serialized_end=1725
+  _globals['_GETJOBRESULTREQUEST']._serialized_start=1727
+  _globals['_GETJOBRESULTREQUEST']._serialized_end=1788
+  _globals['_GETJOBRESULTRESPONSE']._serialized_start=1790
+  _globals['_GETJOBRESULTRESPONSE']._serialized_end=1873
+  _globals['_JOB']._serialized_start=1876
+  _globals['_JOB']._serialized_end=2764
+  _globals['_JOBINPUT']._serialized_start=2767
+  _globals['_JOBINPUT']._serialized_end=2896
+  _globals['_JOBERROR']._serialized_start=2898
+  _globals['_JOBERROR']._serialized_end=2954
+  _globals['_JOBWEBHOOK']._serialized_start=2957
+  _globals['_JOBWEBHOOK']._serialized_end=3172
+  _globals['_JOBSERVICE']._serialized_start=3603
+  _globals['_JOBSERVICE']._serialized_end=4164
 # @@protoc_insertion_point(module_scope)

@@ -77,7 +77,7 @@ class JobSpec(_message.Message):
     def __init__(self, type: _Optional[_Union[JobType, str]] = ..., transcription: _Optional[_Union[TranscriptionConfig, _Mapping]] = ..., ocr: _Optional[_Union[OcrConfig, _Mapping]] = ..., filename: _Optional[str] = ..., webhook_url: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class TranscriptionConfig(_message.Message):
-    __slots__ = ("model", "language", "task", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "temperature", "beam_size", "multichannel", "summary")
+    __slots__ = ("model", "language", "task", "word_timestamps", "vad_filter", "initial_prompt", "hotwords", "temperature", "beam_size", "multichannel", "summary", "diarize", "min_speakers", "max_speakers")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,9 @@ class TranscriptionConfig(_message.Message):
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
     MULTICHANNEL_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DIARIZE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
     model: str
     language: str
     task: _asr_pb2.Task
@@ -100,7 +103,10 @@ class TranscriptionConfig(_message.Message):
     beam_size: int
     multichannel: bool
     summary: bool
-    def __init__(self, model: _Optional[str] = ..., language: _Optional[str] = ..., task: _Optional[_Union[_asr_pb2.Task, str]] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[_Iterable[str]] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ..., multichannel: _Optional[bool] = ..., summary: _Optional[bool] = ...) -> None: ...
+    diarize: bool
+    min_speakers: int
+    max_speakers: int
+    def __init__(self, model: _Optional[str] = ..., language: _Optional[str] = ..., task: _Optional[_Union[_asr_pb2.Task, str]] = ..., word_timestamps: _Optional[bool] = ..., vad_filter: _Optional[bool] = ..., initial_prompt: _Optional[str] = ..., hotwords: _Optional[_Iterable[str]] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ..., multichannel: _Optional[bool] = ..., summary: _Optional[bool] = ..., diarize: _Optional[bool] = ..., min_speakers: _Optional[int] = ..., max_speakers: _Optional[int] = ...) -> None: ...
 
 class OcrConfig(_message.Message):
     __slots__ = ("languages", "engine", "pages", "dpi", "text_layer_policy")
