@@ -1,9 +1,9 @@
 """What the gateway refuses before any ASR service hears a diarization request, on a real
-gateway process whose ASR target has nothing listening: a request the gateway accepts is answered 503
-(the asr service is unavailable), one it refuses 400 with the rule, in OpenAI's error body on
-/v1/audio/transcriptions (through the official client where it can send the request) and in
-grpc-gateway's body on /api/v1/asr. The same options against the real service are in
-test_diarization_routes.py."""
+gateway process whose ASR target has nothing listening: a request the gateway accepts is
+answered 503 (the asr service is unavailable), one it refuses 400 with the rule, in OpenAI's
+error body on /v1/audio/transcriptions (through the official client where it can send the
+request) and in grpc-gateway's body on /api/v1/asr. The same options against the real
+service are in test_diarization_routes.py."""
 
 import base64
 
