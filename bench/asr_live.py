@@ -2,6 +2,7 @@
 the naive "re-transcribe the growing buffer" loop on the same model as a baseline.
 
     .venv/bin/python -m bench.asr_live [--quick] [--streams 1,2,4] [--seconds 60] [--show-text]
+        [--diarize]
 
 Each stream sends PCM16 at real-time pace (100 ms chunks on an absolute schedule, so the
 pace does not drift) with {language, interim_results, word_timestamps}. Stream i speaks
@@ -15,6 +16,10 @@ apart, so no two streams pause together. Measured in the client:
              minus the moment that audio had been sent: comparable with the naive loop's lag
   kept up    the summary arrives within 1.5 s of the last audio, and no final is more than
              5 s late (lag stays bounded; a backlog shows up as a worst case of tens of s)
+With --diarize every stream asks for speaker labels (`config.diarization.enable`): the same
+figures, then what the labels cost in the service (the time to embed an utterance's voice, and
+what a final waited for it after its text was decoded, from the service's metrics) and the
+labels each stream got, clip by clip. Run it with and without to compare the live figures.
 Then the WER of the streamed finals next to batch Recognize of the same audio, and the naive
 baseline in this process: every time >= 1 s of new audio has arrived (and the previous pass
 is done), faster-whisper transcribes the whole buffer since the last commit (a commit when
@@ -79,6 +84,7 @@ class StreamPlan:
     language: str
     clips: list[Clip]
     samples: np.ndarray = field(repr=False)  # int16, trailing silence included
+    diarize: bool = False
 
     @property
     def seconds(self) -> float:
@@ -94,7 +100,7 @@ class StreamPlan:
         return [data[start : start + step] for start in range(0, len(data), step)]
 
 
-def stream_plans(count: int, min_seconds: float) -> list[StreamPlan]:
+def stream_plans(count: int, min_seconds: float, diarize: bool = False) -> list[StreamPlan]:
     clips_by_language: dict[str, list[Clip]] = {language: [] for language in LANGUAGES}
     for clip in load_clips():
         clips_by_language[clip.language].append(clip)
@@ -108,7 +114,8 @@ def stream_plans(count: int, min_seconds: float) -> list[StreamPlan]:
         while sum(c.seconds + GAP_SECONDS for c in clips) < min_seconds:
             clips.append(rotation[len(clips) % len(rotation)])
         tail = np.zeros(int(TRAILING_SILENCE * SAMPLE_RATE), dtype=np.int16)
-        plans.append(StreamPlan(language, clips, np.concatenate([concatenate(clips), tail])))
+        samples = np.concatenate([concatenate(clips), tail])
+        plans.append(StreamPlan(language, clips, samples, diarize))
     return plans
 
 
@@ -122,6 +129,7 @@ class Result:
     start: float
     end: float
     text: str
+    speaker: str = ""
 
 
 @dataclass
@@ -151,10 +159,14 @@ class StreamLog:
         return " ".join(f.text for f in sorted(self.finals, key=lambda f: f.utterance))
 
 
-def streaming_config(language: str) -> asr_pb2.StreamingRecognizeRequest:
+def streaming_config(language: str, diarize: bool = False) -> asr_pb2.StreamingRecognizeRequest:
     return asr_pb2.StreamingRecognizeRequest(
         streaming_config=asr_pb2.StreamingRecognitionConfig(
-            config=asr_pb2.RecognitionConfig(language=language, word_timestamps=True),
+            config=asr_pb2.RecognitionConfig(
+                language=language,
+                word_timestamps=True,
+                diarization=asr_pb2.DiarizationConfig(enable=diarize),
+            ),
             encoding=asr_pb2.AUDIO_ENCODING_PCM_S16LE,
             sample_rate_hertz=SAMPLE_RATE,
             interim_results=True,
@@ -166,7 +178,7 @@ async def paced_requests(
     log: StreamLog, start: float, paced: bool
 ) -> AsyncIterator[asr_pb2.StreamingRecognizeRequest]:
     """Chunk k goes out at start + (k + 1) * 100 ms, when it has been 'spoken'."""
-    yield streaming_config(log.plan.language)
+    yield streaming_config(log.plan.language, log.plan.diarize)
     for index, chunk in enumerate(log.plan.chunks()):
         due = start + (index + 1) * CHUNK_SECONDS
         if paced:
@@ -180,7 +192,12 @@ async def paced_requests(
 def record(log: StreamLog, response: asr_pb2.StreamingRecognizeResponse, now: float) -> None:
     for result in response.results:
         entry = Result(
-            now, result.utterance_index, result.start_seconds, result.end_seconds, result.transcript
+            now,
+            result.utterance_index,
+            result.start_seconds,
+            result.end_seconds,
+            result.transcript,
+            result.speaker,
         )
         (log.finals if result.is_final else log.interims).append(entry)
     if response.speech_event.type == asr_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED:
@@ -277,11 +294,16 @@ def scrape(metrics_url: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         if not family.name.startswith(
-            ("paneas_asr_speculative", "paneas_asr_skipped", "paneas_asr_rejections")
+            (
+                "paneas_asr_speculative",
+                "paneas_asr_skipped",
+                "paneas_asr_rejections",
+                "paneas_asr_live_",
+            )
         ):
             continue
         for sample in family.samples:
-            if sample.name.endswith("_created"):
+            if sample.name.endswith(("_created", "_bucket")):
                 continue
             label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             values[f"{sample.name}{{{label}}}"] = sample.value
@@ -486,22 +508,62 @@ def batch_texts(service: AsrService, plans: list[StreamPlan]) -> list[str]:
     return texts
 
 
+def print_speakers(
+    before: dict[str, float], after: dict[str, float], logs: list[StreamLog]
+) -> None:
+    """What the speaker labels cost per final, and the labels each stream's clips got."""
+
+    def mean(name: str) -> float:
+        count = after.get(f"{name}_count{{}}", 0.0) - before.get(f"{name}_count{{}}", 0.0)
+        total = after.get(f"{name}_sum{{}}", 0.0) - before.get(f"{name}_sum{{}}", 0.0)
+        return total / count * 1000 if count else float("nan")
+
+    print(
+        f"speakers: voice embedding {mean('paneas_asr_live_voice_seconds'):.0f} ms a final "
+        "on average; a final waited for its voice after its text "
+        f"{mean('paneas_asr_live_speaker_wait_seconds'):.0f} ms on average",
+        flush=True,
+    )
+    for index, log in enumerate(logs):
+        labels = []
+        for clip, (start, end) in zip(log.plan.clips, clip_spans(log.plan), strict=True):
+            inside = {f.speaker or "-" for f in log.finals if start <= f.start < end}
+            labels.append(f"{clip.name}={'/'.join(sorted(inside)) or '?'}")
+        print(f"  stream {index}: {' '.join(labels)}")
+
+
+def clip_spans(plan: StreamPlan) -> list[tuple[float, float]]:
+    """Each clip's (start, end) in the stream, seconds, its gap after included."""
+    spans, position = [], 0.0
+    for clip in plan.clips:
+        spans.append((position, position + clip.seconds + GAP_SECONDS))
+        position += clip.seconds + GAP_SECONDS
+    return spans
+
+
 def measure_service(
-    token: str, counts: list[int], min_seconds: float, workers: int = 1
+    token: str, counts: list[int], min_seconds: float, workers: int = 1, diarize: bool = False
 ) -> tuple[dict[int, LiveFigures], list[StreamLog], list[str]]:
     rows: dict[int, LiveFigures] = {}
     logs: list[StreamLog] = []
     with asr_service(token, workers=workers, max_streams=max(counts)) as service:
-        warm = stream_plans(1, 10)[0]
+        # With --diarize the warm-up stream loads the speaker models, too.
+        warm = stream_plans(1, 10, diarize)[0]
         asyncio.run(run_stream(service, warm, time.perf_counter(), paced=False))
         for count in counts:
-            plans = stream_plans(count, min_seconds)
+            plans = stream_plans(count, min_seconds, diarize)
             before = scrape(service.metrics_url)
             with phase(f"{count} stream(s) of {max(p.seconds for p in plans):.1f} s", service.pids):
                 logs = asyncio.run(run_streams(service, plans))
             rows[count] = live_figures(logs)
-            changes = counter_changes(before, scrape(service.metrics_url))
+            after = scrape(service.metrics_url)
+            changes = counter_changes(
+                {k: v for k, v in before.items() if "_live_" not in k},
+                {k: v for k, v in after.items() if "_live_" not in k},
+            )
             print(f"service counters: {changes}", flush=True)
+            if diarize:
+                print_speakers(before, after, logs)
         batch = batch_texts(service, [log.plan for log in logs])
     return rows, logs, batch
 
@@ -528,6 +590,9 @@ def main() -> None:
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="ASR_WORKERS (decode slots)")
     parser.add_argument("--show-text", action="store_true", help="print mistaken transcripts")
+    parser.add_argument(
+        "--diarize", action="store_true", help="speaker labels on every stream (enable diarization)"
+    )
     parser.add_argument("--max-load", type=float, default=0.5)
     parser.add_argument("--patience", type=float, default=900, help="seconds to wait for it")
     args = parser.parse_args()
@@ -537,7 +602,7 @@ def main() -> None:
     load = wait_for_quiet(args.max_load, args.patience)
     print(f"machine: {machine()}; load average at start {load:.2f}", flush=True)
     token = secrets.token_urlsafe(16)
-    live, logs, batch = measure_service(token, counts, seconds, args.workers)
+    live, logs, batch = measure_service(token, counts, seconds, args.workers, args.diarize)
     print_live(live)
     naive_logs: list[NaiveLog] = []
     if not args.skip_naive:
