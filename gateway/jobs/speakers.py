@@ -26,9 +26,12 @@ from scipy.optimize import linear_sum_assignment
 from paneas.asr.v1 import asr_pb2
 
 # Same voice when the cosine of the chunk voice and the running voice is at least this.
-# Measured with the service's CAM++ embeddings: one person's voices in different chunks of a
-# recording at 0.82-0.95, different people at 0.47-0.80 (bench/diarization.py, "chunked").
-LINK_COSINE = 0.75
+# Measured with the service's CAM++ embeddings on bench/diarization.py's recordings cut into
+# 60 s chunks: one person's voices in different chunks at 0.79-0.95, different people at
+# 0.43-0.84 (the one-to-one assignment keeps most of those apart). Over 0.6-0.85, DER with
+# collar of the linked chunks was flat up to 0.7 and grew above it, as more voices went
+# unlinked (more speakers than there are).
+LINK_COSINE = 0.7
 
 
 @dataclass
