@@ -19,6 +19,7 @@ let queue = [];
 let retries = 0;
 let retryTimer = null;
 let audioSeconds = 0;
+let lastSpeaker = ""; // the speaker of the last final shown, with enable_diarization
 
 function status(text) {
   $("live-status").textContent = text;
@@ -32,11 +33,19 @@ function partial() {
   return $("live-transcript").querySelector(".partial");
 }
 
-function addFinal(text) {
+// A final with a speaker starts a line with its label when the speaker changes; the same
+// speaker's next finals go on in that line (the transcript keeps white space: pre-wrap).
+function addFinal(text, speaker = "") {
   const trimmed = text.trim();
   if (!trimmed) return;
   const node = finals();
-  node.append(document.createTextNode((node.textContent ? " " : "") + trimmed));
+  if (speaker && speaker !== lastSpeaker) {
+    if (node.textContent) node.append(document.createTextNode("\n"));
+    node.append(el("span", { class: "speaker" }, `${speaker}:`), document.createTextNode(" " + trimmed));
+    lastSpeaker = speaker;
+  } else {
+    node.append(document.createTextNode((node.textContent ? " " : "") + trimmed));
+  }
   partial().textContent = "";
   $("live-transcript").scrollTop = $("live-transcript").scrollHeight;
 }
@@ -105,6 +114,8 @@ async function connect() {
   );
   ws.binaryType = "arraybuffer";
   socket = ws;
+  // A new stream labels its speakers anew: its first labelled final starts a line.
+  lastSpeaker = "";
   ws.onopen = () => {
     const language = $("live-language").value;
     ws.send(
@@ -117,6 +128,7 @@ async function connect() {
           channels: 1,
           interim_results: true,
           enable_insights: $("live-insights").checked,
+          enable_diarization: $("live-speakers").checked,
         },
       }),
     );
@@ -133,7 +145,7 @@ async function connect() {
         if (stopping) ws.send(JSON.stringify({ event: "stop" }));
         break;
       case "batch_processed":
-        if (message.is_final) addFinal(message.text || "");
+        if (message.is_final) addFinal(message.text || "", message.speaker || "");
         else partial().textContent = (finals().textContent ? " " : "") + (message.text || "").trim();
         break;
       case "insight":
@@ -185,6 +197,7 @@ function finish(message) {
   $("live-stop").disabled = true;
   $("live-language").disabled = false;
   $("live-insights").disabled = false;
+  $("live-speakers").disabled = false;
   $("live-transcript").removeAttribute("aria-busy");
 }
 
@@ -197,6 +210,7 @@ async function start() {
   $("live-start").disabled = true;
   $("live-language").disabled = true;
   $("live-insights").disabled = true;
+  $("live-speakers").disabled = true;
   try {
     await startCapture();
   } catch (error) {
@@ -225,6 +239,7 @@ export function setup() {
   $("live-clear").addEventListener("click", () => {
     finals().textContent = "";
     partial().textContent = "";
+    lastSpeaker = "";
     $("live-insight-list").replaceChildren();
     $("live-summary").textContent = "";
   });

@@ -101,14 +101,19 @@ def _key_words_heard(text: str) -> set[str]:
 
 
 def test_live_transcription_from_the_microphone(page, gateway, api_token):
-    """Chromium's fake microphone plays jfk.wav (looped); the transcript appears live, a
-    dropped connection is reopened without losing it, and stop brings the summary."""
+    """Chromium's fake microphone plays jfk.wav (looped); the transcript appears live, with
+    its speaker's label, a dropped connection is reopened without losing it, and stop brings
+    the summary."""
     sign_in(page, api_token)
     page.get_by_role("tab", name="Live").click()
     page.locator("#live-language").select_option("en")
+    page.get_by_label("Speakers").check()
     page.get_by_role("button", name="Start").click()
     transcript = page.locator("#live-transcript .finals")
     expect(transcript).to_have_text(re.compile("country", re.I), timeout=LONG)
+    # One voice: one label, before the first final.
+    expect(transcript.locator(".speaker").first).to_have_text("A:")
+    assert transcript.text_content().startswith("A: ")
     assert page.evaluate("document.getElementById('live-level').value") >= 0
     before = transcript.text_content()
     assert len(_key_words_heard(before)) >= 2, before
