@@ -493,6 +493,28 @@ ASR = dashboard(
             "ops",
         ),
         panel(
+            "Diarization of files: real-time factor p50 / p95, speakers found p50",
+            [
+                q(
+                    f"histogram_quantile({quantile}, sum by (le) "
+                    "(rate(paneas_asr_diarization_real_time_factor_bucket"
+                    f'{{instance=~"$instance"}}[{RATE}])))',
+                    f"RTF p{round(quantile * 100)}",
+                )
+                for quantile in (0.5, 0.95)
+            ]
+            + [
+                q(
+                    "histogram_quantile(0.5, sum by (le) "
+                    f'(rate(paneas_asr_diarization_speakers_bucket{{instance=~"$instance"}}[{RATE}])))',
+                    "speakers p50",
+                )
+            ],
+            "short",
+            description="Per diarized file or channel (VAD, embeddings, clustering over the "
+            "audio's duration); the goal is under 0.1 on one core (ASR_DIARIZATION_CPU_THREADS).",
+        ),
+        panel(
             "ASR RPCs/s by method and code",
             [
                 q(
