@@ -13,9 +13,10 @@ is spoken; the final joins the pieces. A decode that fails gives its utterance a
 with `error` set, and the stream goes on; if the stream's decode loop itself fails, the stream
 ends with INTERNAL (`failure`).
 
-With speaker labels (`config.speakers`), each utterance's voice is embedded (`speakers.py`) as
-soon as it ends, while its final is decoded; the final waits for both, and takes its `speaker`
-in utterance order, so labels are given once and in the order they are heard.
+With speaker labels (`config.speakers`), each utterance's voice is embedded (`speakers.py`)
+alongside its final decode: from the first pause with the speculative final, else once it
+ends. The final waits for both and takes its `speaker` in utterance order, so labels are given
+once and in the order they are heard.
 """
 
 import asyncio
@@ -98,8 +99,9 @@ class _Utterance:
     # A final decode started at the first pause, in case the pause ends the utterance.
     speculation: asyncio.Task | None = None
     # With speaker labels: the audio of the last piece, so that the voice of an utterance
-    # that ends just after a cut still has speech enough.
+    # that ends just after a cut still has speech enough; and the speculation's voice.
     last_piece_audio: np.ndarray | None = None
+    voice_speculation: asyncio.Task | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,8 @@ class LiveStream:
                 # Its audio is exactly what the final decodes if the pause ends the utterance,
                 # so waiting out `silence_ms` costs no extra latency.
                 utterance.speculation = asyncio.create_task(self._decode_final(event.audio))
+                # Its voice too: the final then waits for neither longer than it must.
+                utterance.voice_speculation = self._embed_voice(utterance, event.audio)
             case SpeculationAbandoned():
                 self._abandon_speculation(utterance)
             case PieceCut():
@@ -251,6 +255,10 @@ class LiveStream:
             case UtteranceEnded():
                 if utterance.speculation is not None:
                     metrics.SPECULATIONS.labels(outcome="used").inc()
+                    voice = utterance.voice_speculation
+                else:
+                    voice = self._embed_voice(utterance, event.audio)
+                utterance.last_piece_audio = None
                 self._queued_for_decode(event.audio.size)
                 self._finals.append(
                     _DecodeJob(
@@ -259,7 +267,7 @@ class LiveStream:
                         arrived_at,
                         utterance.speculation,
                         event.offset_samples,
-                        self._embed_voice(utterance, event.audio),
+                        voice,
                     )
                 )
                 self._utterance = None
@@ -275,14 +283,18 @@ class LiveStream:
             utterance.speculation.cancel()
             utterance.speculation = None
             metrics.SPECULATIONS.labels(outcome="abandoned").inc()
+        if utterance.voice_speculation is not None:
+            # Dropped from the voices' queue if not started yet; else it runs to its end.
+            utterance.voice_speculation.cancel()
+            utterance.voice_speculation = None
 
     def _embed_voice(self, utterance: _Utterance, audio: np.ndarray) -> asyncio.Task | None:
-        """Starts embedding the ended utterance's voice, to run while its final is decoded."""
+        """Starts embedding the voice of the utterance's final `audio` (after its pieces), to
+        run while its final is decoded."""
         if self._voices is None:
             return None
         if utterance.last_piece_audio is not None:
             audio = np.concatenate([utterance.last_piece_audio, audio])
-            utterance.last_piece_audio = None
         return asyncio.create_task(self._voices.voice(audio))
 
     async def _speaker(self, job: _DecodeJob) -> str:
@@ -559,6 +571,8 @@ def _cancel_decodes(utterance: _Utterance) -> None:
         piece.decode.cancel()
     if utterance.speculation is not None:
         utterance.speculation.cancel()
+    if utterance.voice_speculation is not None:
+        utterance.voice_speculation.cancel()
 
 
 def _describe(error: Exception) -> str:
