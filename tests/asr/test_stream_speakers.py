@@ -6,7 +6,8 @@ import pytest
 
 from paneas.asr.v1 import asr_pb2
 from tests.asr.conftest import pcm16_of, run_stream, streaming_config
-from tests.support.speakers import consistent_fraction, conversation
+from tests.support.audio import encode_audio
+from tests.support.speakers import consistent_fraction, conversation, known_voices, turn_labels
 
 
 def _diarized(**options) -> asr_pb2.RecognitionConfig:
@@ -32,6 +33,26 @@ async def test_a_conversation_gets_a_stable_label_per_voice(asr, auth_metadata):
     assert labels == ["A", "B", "C", "D"]  # four voices, lettered as they are first heard
     labelled = [(r.start_seconds, r.end_seconds, r.speaker) for r in finals]
     assert consistent_fraction(talk.turns, labelled) >= 0.9, labelled
+
+
+async def test_known_voices_name_their_speakers(asr, auth_metadata):
+    talk = conversation()
+    known = [
+        asr_pb2.KnownSpeaker(name=name, audio=encode_audio(samples, "wav"))
+        for name, samples in known_voices().items()
+    ]
+    run = await run_stream(
+        asr,
+        auth_metadata,
+        talk.samples.tobytes(),
+        streaming_config(config=_diarized(known_speakers=known), interim_results=False),
+    )
+    finals = [(r.start_seconds, r.end_seconds, r.speaker) for r in run.finals if r.transcript]
+    for turn, label in zip(talk.turns, turn_labels(talk.turns, finals), strict=True):
+        if turn.speaker in ("reader", "dealer"):
+            assert label == turn.speaker, (turn, finals)
+        else:
+            assert label in ("A", "B"), (turn, finals)  # the others keep letters
 
 
 async def test_without_diarization_no_final_has_a_speaker(asr, auth_metadata):
