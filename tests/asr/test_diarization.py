@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 from paneas.asr.v1 import asr_pb2
-from paneas.services.asr.diarization import ONE_SPEAKER_NOTE, SpeakerTurn, label_segments
+from paneas.services.asr.audio import EncodedFile
+from paneas.services.asr.diarization import (
+    ONE_SPEAKER_NOTE,
+    SpeakerEngine,
+    SpeakerTurn,
+    label_segments,
+)
 from paneas.services.asr.errors import DiarizationDisabled, InvalidRequest
 from paneas.services.asr.file_diarization import diarization_request
 from paneas.services.asr.settings import AsrSettings
@@ -164,6 +170,25 @@ async def test_multichannel_diarizes_each_channel_on_its_own(asr, auth_metadata,
     first = [s for s in response.segments if s.channel == 0]
     assert consistent_fraction(talk.turns, word_spans(first)) >= 0.9
     assert {s.speaker for s in response.segments if s.channel == 1} == {"A"}
+
+
+@pytest.mark.slow  # loads the speaker models in this process
+def test_a_file_taken_window_by_window_keeps_its_speakers(talk):
+    """Long files are diarized as they are decoded, one window at a time: what the windows'
+    speech gives, clustered at the end, is the whole file's speakers on its own timeline."""
+    engine = SpeakerEngine(AsrSettings())
+    audio = EncodedFile(encode_audio(talk.samples, "flac"), 3600)
+    track = engine.track()
+    windows = 0
+    for offset, samples in audio.windows(15.0):
+        track.add(offset, samples)
+        windows += 1
+    result = track.finish()
+    assert windows >= 4
+    assert [voice.label for voice in result.speakers] == ["A", "B", "C", "D"]
+    turns = [(turn.start, turn.end, turn.speaker) for turn in result.turns]
+    assert consistent_fraction(talk.turns, turns) >= 0.9
+    assert turns[-1][1] == pytest.approx(talk.turns[-1].end, abs=0.5)
 
 
 def _known(name: str, seconds: float) -> asr_pb2.KnownSpeaker:
