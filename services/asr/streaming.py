@@ -302,7 +302,12 @@ class LiveStream:
         speakers' state moves on with it, so call it once per final, in order."""
         decoded_at = time.perf_counter()
         try:
-            voice = await job.voice
+            try:
+                voice = await job.voice
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise  # the stream is going away
+                raise RuntimeError("its embedding was cancelled") from None
         except Exception:
             # The label is an extra: a failed embedding costs that utterance's voice (it takes
             # the previous speaker's label), not its transcript.
