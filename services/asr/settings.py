@@ -118,7 +118,7 @@ class AsrSettings(ServerSettings):
     # Cosine similarity between a known speaker's reference sample and a speaker's voice at
     # or above which that speaker takes the known name. Measured on the test conversation
     # (tests/support/speakers.py): the same voice from another clip 0.85-0.95, other voices
-    # 0.30-0.50.
+    # of it 0.30-0.50, synthesised voices that are not in it 0.32-0.52.
     diarization_known_threshold: float = 0.6
     # Live streams (`StreamingRecognitionConfig.config.diarization`): cosine similarity between
     # a final utterance's voice and a speaker's (one heard on the stream, or a known one) at or

@@ -21,9 +21,10 @@ from paneas.services.asr.diarization import (
     label_segments,
 )
 from paneas.services.asr.errors import DiarizationDisabled, InvalidRequest
+from paneas.services.asr.evaluation import sample_path
 from paneas.services.asr.file_diarization import diarization_request
 from paneas.services.asr.settings import AsrSettings
-from tests.support.audio import encode_audio
+from tests.support.audio import encode_audio, load_float32_16k
 from tests.support.metrics import metric_value
 from tests.support.speakers import (
     RATE,
@@ -100,7 +101,10 @@ async def test_max_speakers_bounds_the_count(asr, auth_metadata, talk):
 
 
 async def test_stream_names_known_speakers_and_ends_with_the_summary(asr, auth_metadata, talk):
-    config = diarized_config(known_speakers=known_speakers(known_voices()))
+    # And a voice that is not in the conversation (a synthesised one): it must name no one.
+    stranger = load_float32_16k(sample_path("en_weather"))
+    voices = known_voices() | {"stranger": (stranger * 32767).astype(np.int16)}
+    config = diarized_config(known_speakers=known_speakers(voices))
     responses = [
         response
         async for response in asr.RecognizeStream(
@@ -125,6 +129,7 @@ async def test_stream_names_known_speakers_and_ends_with_the_summary(asr, auth_m
     assert consistent_fraction(talk.turns, word_spans(segments)) >= 0.9
     speakers = [s.label for s in last.diarization.speakers]
     assert sorted(speakers) == sorted(["reader", "dealer", "B", "D"]), speakers
+    assert "stranger" not in {w.speaker for s in segments for w in s.words}
 
 
 async def test_short_audio_is_one_speaker_and_says_so(asr, auth_metadata, talk):
