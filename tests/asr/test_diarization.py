@@ -152,6 +152,17 @@ async def test_short_audio_is_one_speaker_and_says_so(asr, auth_metadata, talk):
     assert response.segments and {s.speaker for s in response.segments} == {"A"}
 
 
+async def test_silence_has_no_speakers_and_says_so(asr, auth_metadata):
+    request = asr_pb2.RecognizeRequest(
+        audio=encode_audio(np.zeros(5 * RATE, dtype=np.int16), "wav"), config=diarized_config()
+    )
+    response = await asr.Recognize(request, metadata=auth_metadata)
+    # Whisper may still hear a stray "you" in digital silence; no voice says it.
+    assert all(not segment.speaker for segment in response.segments)
+    assert not response.diarization.speakers
+    assert response.diarization.note == "no speech heard"
+
+
 async def test_multichannel_diarizes_each_channel_on_its_own(asr, auth_metadata, talk):
     # Channel 0: the conversation; channel 1: one short answer by the reader (another clip).
     answer = known_voices()["reader"]
