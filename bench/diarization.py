@@ -561,7 +561,7 @@ def main() -> None:
     parser.add_argument("--paths", default="senko,ours,grpc")
     parser.add_argument("--voices", action="store_true", help="print the voices check")
     parser.add_argument(
-        "--chunks", default="60,120", help="chunk lengths (s) of the jobs' linking rows; '' none"
+        "--chunks", default="60,120,300", help="chunk lengths (s) of the jobs' linking rows; '' none"
     )
     parser.add_argument("--max-load", type=float, default=0.5)
     parser.add_argument("--patience", type=float, default=900, help="seconds to wait for it")
