@@ -130,3 +130,16 @@ def test_linking_keeps_a_chunks_speakers_apart_and_labels_by_first_appearance():
     assert [s.words[0].speaker for s in parts[1][1]] == ["A", "C", "B"]
     assert [s.label for s in summary.speakers] == ["A", "B", "C"]
     assert summary.speakers[0].speech_seconds == pytest.approx(17)
+
+    # multichannel: each channel's speakers are labelled on their own, even the same voice.
+    left = [segment(1, "A")]
+    right = [segment(0, "B"), segment(3, "A")]
+    summary = relabel([(0, left, first), (1, right, first)])
+    assert [s.speaker for s in left] == ["A"]
+    assert [s.speaker for s in right] == ["A", "B"]
+    assert [(s.channel, s.label) for s in summary.speakers] == [
+        (0, "A"),
+        (0, "B"),
+        (1, "A"),
+        (1, "B"),
+    ]
