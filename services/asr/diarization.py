@@ -203,6 +203,22 @@ class SpeakerEngine:
             return None
         return _normalised(np.mean(track.embeddings(), axis=0))
 
+    def voice(self, audio: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The voice of one utterance (16 kHz mono float32): one CAM++ pass over its speech,
+        from the VAD's first speech to its last (not the mean of 1.5 s windows every 0.6 s
+        that `embed` and files take), L2-normalised (float64), and its seconds of speech;
+        None when no speech is heard (or the pass gives a zero vector)."""
+        self.load()
+        speech = self._speech(audio)
+        if not speech:
+            return None
+        features = self._features(audio[speech[0][0] : speech[-1][1]])
+        vector = self._embeddings([features])[0].astype(np.float64)
+        norm = float(np.linalg.norm(vector))
+        if norm <= 0:
+            return None
+        return vector / norm, sum(end - start for start, end in speech) / SAMPLE_RATE
+
     def diarize(
         self,
         audio: np.ndarray,

@@ -126,6 +126,11 @@ class FileDiarization:
     _known: list[Voice] = field(default_factory=list)
     _channels: dict[int, _Channel] = field(default_factory=dict)
 
+    @property
+    def known(self) -> tuple[Voice, ...]:
+        """The request's known voices, embedded (empty before `prepare`, or without any)."""
+        return tuple(self._known)
+
     async def prepare(self) -> None:
         """Loads the models (once per process) and embeds the known voices; InvalidRequest
         when a sample is not 2-10 s of decodable speech."""

@@ -274,7 +274,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             max_speakers=request.max_speakers,
             known=tuple(
                 KnownVoice(voice.label, voice.embedding, voice.speech_seconds)
-                for voice in known._known
+                for voice in known.known
             ),
         )
 
