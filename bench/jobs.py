@@ -340,6 +340,12 @@ def main() -> None:
         "--asr-workers", type=int, default=1, help="ASR_WORKERS of the single instance"
     )
     parser.add_argument("--chunk-seconds", type=float, default=300.0, help="JOBS_CHUNK_SECONDS")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="JOBS_CHUNK_CONCURRENCY (default: instances + 1, to keep them fed)",
+    )
     args = parser.parse_args()
     minutes = 5.0 if args.quick else args.minutes
 
@@ -358,9 +364,10 @@ def main() -> None:
     with redis() as (broker, redis_pid):
         for count in counts:
             # As many chunks in flight as instances, and one more to keep them fed.
+            concurrency = args.concurrency or count + 1
             with (
                 asr_instances(token, count, work, args.asr_workers) as (target, asr_pids),
-                jobs_stack(token, target, broker, work, count + 1, args.chunk_seconds) as (
+                jobs_stack(token, target, broker, work, concurrency, args.chunk_seconds) as (
                     url,
                     job_pids,
                 ),
