@@ -24,6 +24,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from paneas.asr.v1 import asr_pb2
+from paneas.services.asr.labels import speaker_label
 
 # Same voice when the cosine of the chunk voice and the running voice is at least this.
 # Measured with the service's CAM++ embeddings on bench/diarization.py's recordings cut into
@@ -80,16 +81,6 @@ def link(chunks: Iterable[asr_pb2.Diarization], threshold: float = LINK_COSINE) 
     return linked
 
 
-def letter(number: int) -> str:
-    """0 -> "A", 25 -> "Z", 26 -> "AA", as the service labels its speakers."""
-    label = ""
-    number += 1
-    while number:
-        number, rest = divmod(number - 1, 26)
-        label = chr(ord("A") + rest) + label
-    return label
-
-
 def relabel(
     parts: list[tuple[int, list[asr_pb2.Segment], asr_pb2.Diarization]],
 ) -> asr_pb2.Diarization:
@@ -112,7 +103,7 @@ def relabel(
                         first.get(number, segment.start_seconds), segment.start_seconds
                     )
         order = sorted(range(len(linked.voices)), key=lambda n: (first.get(n, float("inf")), n))
-        labels = {number: letter(place) for place, number in enumerate(order)}
+        labels = {number: speaker_label(place) for place, number in enumerate(order)}
         for (_, segments, _), mapping in zip(mine, linked.chunk_labels, strict=True):
             for segment in segments:
                 segment.speaker = _global(segment.speaker, mapping, labels)

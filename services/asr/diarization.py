@@ -64,6 +64,7 @@ import structlog
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import assets, metrics
 from paneas.services.asr.audio import SAMPLE_RATE
+from paneas.services.asr.labels import speaker_label
 from paneas.services.asr.settings import AsrSettings
 
 log = structlog.get_logger()
@@ -352,7 +353,7 @@ class SpeakerTrack:
             mask = labels == int(cluster_id)
             seconds = sum(t.end - t.start for t in raw if t.speaker == cluster_id)
             speakers.append(
-                Voice(_letter(number), _normalised(embeddings[mask].mean(axis=0)), seconds)
+                Voice(speaker_label(number), _normalised(embeddings[mask].mean(axis=0)), seconds)
             )
         names = {speakers[i].label: speakers[i].label for i in range(len(speakers))}
         if known:
@@ -362,7 +363,7 @@ class SpeakerTrack:
                 else threshold
             )
             names |= match_known(speakers, known, cutoff)
-        by_cluster = {cid: names[_letter(n)] for n, cid in enumerate(order)}
+        by_cluster = {cid: names[speaker_label(n)] for n, cid in enumerate(order)}
         turns = [SpeakerTurn(t.start, t.end, by_cluster[t.speaker]) for t in merged]
         speakers = [Voice(names[v.label], v.embedding, v.speech_seconds) for v in speakers]
         return Diarized(turns, speakers, note)
@@ -619,16 +620,6 @@ def _merged_turns(raw: list[_Turn]) -> list[_Turn]:
         # Only short turns: the longest stands for the file rather than none.
         joined = [max(raw, key=lambda t: t.end - t.start)]
     return joined
-
-
-def _letter(number: int) -> str:
-    """A, B, ..., Z, AA, AB, ..."""
-    name = ""
-    number += 1
-    while number:
-        number, rest = divmod(number - 1, 26)
-        name = chr(ord("A") + rest) + name
-    return name
 
 
 def _normalised(vector: np.ndarray) -> np.ndarray:

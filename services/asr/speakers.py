@@ -46,6 +46,7 @@ import numpy as np
 
 from paneas.services.asr import metrics
 from paneas.services.asr.audio import SAMPLE_RATE
+from paneas.services.asr.labels import speaker_label
 
 if TYPE_CHECKING:
     from paneas.services.asr.diarization import SpeakerEngine
@@ -82,16 +83,6 @@ class _Speaker:
         weighted = embedding.astype(np.float64) * seconds
         self.total = weighted if self.total is None else self.total + weighted
         self.weight += seconds
-
-
-def speaker_label(index: int) -> str:
-    """Labels as spreadsheet columns: A to Z, then AA, AB, ..."""
-    label = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        label = chr(ord("A") + rest) + label
-    return label
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from paneas.services.asr.diarization import SpeakerEngine
 from paneas.services.asr.endpointer import Endpointer, UtteranceEnded, UtteranceStarted
 from paneas.services.asr.engine import WhisperEngine
 from paneas.services.asr.errors import DiarizationDisabled
+from paneas.services.asr.labels import speaker_label
 from paneas.services.asr.scheduler import DecodeScheduler
 from paneas.services.asr.servicer import AsrServicer
 from paneas.services.asr.settings import AsrSettings
@@ -21,7 +22,6 @@ from paneas.services.asr.speakers import (
     LiveVoices,
     SpeakerOptions,
     UtteranceVoice,
-    speaker_label,
 )
 from paneas.services.asr.vad import FRAME_SAMPLES, StreamingVad
 from tests.support.speakers import consistent_fraction, conversation, known_voices, turn_labels
