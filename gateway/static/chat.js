@@ -8,6 +8,7 @@ import { renderMarkdown } from "./markdown.js";
 const $ = (id) => document.getElementById(id);
 let messages = [];
 let controller = null;
+const MAX_REPLY_TOKENS = 1024;
 
 export async function loadModels() {
   const select = $("chat-model");
@@ -67,7 +68,9 @@ async function send(text) {
   try {
     const response = await api("/v1/chat/completions", {
       method: "POST",
-      json: { model: $("chat-model").value || "auto", messages, stream: true },
+      // A cap on the reply: at OpenAI's default temperature a small model can loop until its
+      // context is full, which holds a generation slot for minutes.
+      json: { model: $("chat-model").value || "auto", messages, stream: true, max_tokens: MAX_REPLY_TOKENS },
       signal: controller.signal,
     });
     $("chat-routed").textContent = response.headers.get("x-paneas-model") || "—";
@@ -80,6 +83,9 @@ async function send(text) {
       if (delta) {
         answer += delta;
         render();
+      }
+      if (chunk.choices?.[0]?.finish_reason === "length") {
+        content.append(el("p", { class: "muted" }, t("truncated")));
       }
     }
     messages.push({ role: "assistant", content: answer });

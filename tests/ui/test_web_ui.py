@@ -81,7 +81,8 @@ def test_chat_streams_and_names_the_routed_model(page, gateway, api_token):
     page.get_by_label("Message").fill("Count from one to two hundred in words, one per line.")
     page.get_by_role("button", name="Send").click()
     expect(answer.locator("xpath=..")).to_have_attribute("aria-busy", "true")
-    expect(page.locator(".message.assistant .content").nth(1)).not_to_be_empty(timeout=LONG)
+    # At once: how long the small model's reply runs is up to its sampling (at temperature 1
+    # it sometimes ends within a second of its first words).
     page.get_by_role("button", name="Stop").click()
     expect(page.locator(".message.assistant.stopped")).to_have_count(1)
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
