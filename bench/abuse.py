@@ -48,7 +48,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import platform
 import secrets
 import socket
 import subprocess
@@ -71,6 +70,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.machine import describe
 from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -790,15 +790,7 @@ def main() -> None:
     args = parser.parse_args()
     chosen = args.attacks.split(",")
     token = secrets.token_urlsafe(24)
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    print(f"{cpu}, {os.cpu_count()} cores")
+    print(describe())
     if any(name in chosen for name in SERVICE_ATTACKS):
         stated = flac_of_silence(args.hours)
         attacks = {

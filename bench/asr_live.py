@@ -53,11 +53,11 @@ from bench.asr import (
     bare_model,
     concatenate,
     load_clips,
-    machine,
     to_float32,
     wav_bytes,
 )
 from bench.load import phase, wait_for_quiet
+from bench.machine import describe
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr.evaluation import normalize_words, wer
@@ -600,7 +600,7 @@ def main() -> None:
     seconds = 20 if args.quick else args.seconds
 
     load = wait_for_quiet(args.max_load, args.patience)
-    print(f"machine: {machine()}; load average at start {load:.2f}", flush=True)
+    print(f"machine: {describe()}; load average at start {load:.2f}", flush=True)
     token = secrets.token_urlsafe(16)
     live, logs, batch = measure_service(token, counts, seconds, args.workers, args.diarize)
     print_live(live)

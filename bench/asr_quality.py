@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
-import platform
 import re
 import secrets
 import subprocess
@@ -43,6 +41,7 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from bench.asr import SAMPLE_RATE, asr_service, bare_model, to_float32, wav_bytes
+from bench.machine import describe
 from bench.services import LOGS, gateway
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr.evaluation import (
@@ -303,14 +302,6 @@ def report(scores: dict, paths: list[str]) -> None:
         )
 
 
-def cpu_model() -> str:
-    lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-    model = next(
-        (line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name")), "?"
-    )
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", default="short,pauses,continuous")
@@ -330,7 +321,7 @@ def main() -> None:
         print(f"{lang}: {len(clips)} clips, {speech / 60:.1f} min of speech, {speakers} speakers")
         recordings += input_classes(lang, clips, classes)
     total = sum(r.seconds for r in recordings)
-    print(f"machine: {cpu_model()}; {len(recordings)} recordings, {total / 60:.1f} min of audio")
+    print(f"machine: {describe()}; {len(recordings)} recordings, {total / 60:.1f} min of audio")
     token = secrets.token_urlsafe(16)
     state = Path(tempfile.mkdtemp(prefix="paneas-bench-asr-quality-"))
     model = bare_model()

@@ -34,9 +34,10 @@ import av
 import numpy as np
 from websockets.asyncio.client import connect
 
-from bench.asr import SAMPLE_RATE, asr_service, machine
+from bench.asr import SAMPLE_RATE, asr_service
 from bench.asr_live import CHUNK_SECONDS, SILENCE_SECONDS, StreamPlan, stream_plans
 from bench.load import wait_for_quiet
+from bench.machine import describe
 from bench.services import gateway
 from bench.stats import percentile
 
@@ -197,7 +198,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(count) for count in args.streams.split(",")]
     token = secrets.token_urlsafe(24)
-    print(machine(), flush=True)
+    print(describe(), flush=True)
     with (
         asr_service(token, max_streams=2 * max(counts)) as service,
         tempfile.TemporaryDirectory() as work,

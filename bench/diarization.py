@@ -64,8 +64,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from bench.asr import SAMPLE_RATE, asr_service, wav_bytes
-from bench.asr_quality import cpu_model
 from bench.load import ForeignLoad, PidList, wait_for_quiet
+from bench.machine import describe
 from bench.services import LOGS
 from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -581,7 +581,7 @@ def main() -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".cache/numba").resolve()))
 
     load = wait_for_quiet(args.max_load, args.patience)
-    print(f"machine: {cpu_model()}; load average at start {load:.2f}", flush=True)
+    print(f"machine: {describe()}; load average at start {load:.2f}", flush=True)
     recs = recordings(args.quick)
     for rec in recs:
         print(

@@ -13,8 +13,6 @@ Results go in docs/benchmarks.md (section "Envoy").
 
 import argparse
 import asyncio
-import os
-import platform
 import secrets
 import signal
 import statistics
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.machine import describe
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 from paneas.services.envoy.config import local_target
@@ -183,7 +182,7 @@ async def main_async(args) -> None:
     commit = subprocess.run(  # noqa: ASYNC221 (once, after the measurements)
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
     ).stdout.strip()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"machine: {describe()}; "
           f"date {time.strftime('%Y-%m-%d')}; commit {commit}")  # fmt: skip
     print(f"\nadded latency, {args.calls} interleaved calls each (ms):")
     print("| call | direct p50 | direct p95 | Envoy p50 | Envoy p95 | ratio p50 | ratio p95 |")

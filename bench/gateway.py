@@ -15,7 +15,6 @@ docs/benchmarks.md.
 
 import argparse
 import os
-import platform
 import secrets
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import grpc
 import httpx
 
+from bench.machine import describe
 from bench.stats import percentile
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 from paneas.services.processes import (
@@ -132,9 +132,7 @@ def main() -> None:
         redis.stop()
 
     bare_p50 = percentile(results["grpc (bare)"], 0.5)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    print(f"machine: {describe()}")
     print(f"{args.requests} sequential ListEngines calls per path, one keep-alive connection")
     print(f"{'path':<22} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'added p50 ms':>13}")
     for name, latencies in results.items():

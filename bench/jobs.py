@@ -42,8 +42,9 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline
 
 from bench.asr import SAMPLE_RATE, asr_service, bare_model, to_float32, wav_bytes
-from bench.asr_quality import Clip, cpu_model, joined, real_english
+from bench.asr_quality import Clip, joined, real_english
 from bench.load import ForeignLoad
+from bench.machine import describe
 from bench.services import LOGS, gateway, grpc_service, stop
 from paneas.services.asr.engine import DecodeOptions, WhisperEngine
 from paneas.services.asr.evaluation import wer
@@ -353,7 +354,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="paneas-bench-jobs-"))
     wav = work / "call.wav"
     wav.write_bytes(wav_bytes(recording.samples))
-    print(f"machine: {cpu_model()}; load average at start "
+    print(f"machine: {describe()}; load average at start "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")  # fmt: skip
     print(f"recording: {recording.seconds / 60:.1f} min, {recording.clips} clips, "
           f"{wav.stat().st_size / 1e6:.0f} MB WAV in {wav}", flush=True)  # fmt: skip

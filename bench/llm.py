@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import os
-import platform
 import secrets
 import tempfile
 import time
@@ -40,6 +39,7 @@ import grpc
 import httpx
 
 from bench.load import ForeignLoad, wait_for_quiet
+from bench.machine import describe
 from bench.paths import PathResult, interleaved
 from bench.services import LOGS, gateway, grpc_service
 from bench.stats import percentile
@@ -292,22 +292,13 @@ async def concurrent_grpc(
 
 
 def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
     import llama_cpp
 
     # The build's own report of the kernels it holds (scripts/install-llama-cpp.sh: the
     # portable AVX2 baseline), so a result says which build it measured.
     build = llama_cpp.llama_print_system_info().decode().strip().rstrip(" |")
     return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}, llama-cpp-python {llama_cpp.__version__} ({build}), "
+        f"{describe()}, llama-cpp-python {llama_cpp.__version__} ({build}), "
         f"grpcio {grpc.__version__}"
     )
 

@@ -23,13 +23,13 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.machine import describe as describe_machine
 from bench.stats import percentile
 from paneas.services.llm.catalogue import VllmEngineSpec
 from paneas.services.llm.engines.base import ChatParams
@@ -172,7 +172,7 @@ async def run(args: argparse.Namespace) -> dict:
         await engine.close()
     return {
         "model": args.model,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": describe_machine(),
         "prompt_tokens": len(prompt_ids),
         "max_tokens": args.max_tokens,
         "engine_start_s": round(start_s, 1),

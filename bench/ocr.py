@@ -19,7 +19,6 @@ import os
 # The same Tesseract threading as the service (see services/ocr/__main__.py), so the bare
 # engine and the service run identical engine configurations. Read when libgomp loads.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-import platform
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ import httpx
 import tesserocr
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.machine import describe
 from bench.stats import summary_ms
 from paneas.ocr.v1 import ocr_pb2, ocr_pb2_grpc
 from paneas.services.processes import ServiceProcess, free_port, grpc_serving, http_ok, wait_until
@@ -103,8 +103,7 @@ def report(
     grpc_pdf: float,
     bare_parallel: float,
 ) -> None:
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"machine: {machine}")
+    print(f"machine: {describe()}")
     print(f"{pages} A4 pages at 150 dpi, 25 lines each, Tesseract por+eng, {workers} workers")
     rows = [
         ("bare tesserocr, 1 thread", bare_single, bare_single, ""),

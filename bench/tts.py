@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import io
 import os
-import platform
 import secrets
 import shutil
 import subprocess
@@ -53,6 +52,7 @@ import httpx
 import numpy as np
 
 from bench.load import ForeignLoad, wait_for_quiet
+from bench.machine import describe
 from bench.paths import PathResult, interleaved
 from bench.services import LOGS, gateway, grpc_service
 from paneas.services.processes import ServiceProcess, free_port
@@ -410,21 +410,12 @@ def encoding_costs(sentences_audio: list[np.ndarray], rate: int, repeats: int) -
 def machine() -> str:
     from importlib.metadata import version
 
-    cpu = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
     espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}, piper-tts {version('piper-tts')}, kokoro-onnx "
+        f"{describe()}, piper-tts {version('piper-tts')}, kokoro-onnx "
         f"{version('kokoro-onnx')}, onnxruntime {version('onnxruntime')}, "
         f"{' '.join(espeak.split()[:4])}, grpcio {grpc.__version__}; commit {commit}"
     )
