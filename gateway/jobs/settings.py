@@ -61,7 +61,9 @@ class JobsSettings(BaseSettings):
     asr_timeout_seconds: PositiveFloat = 6 * 3600.0
     # A recording is cut into chunks of about this many seconds (at a pause), decoded in
     # parallel by the ASR instances; 16-bit WAV at 16 kHz is 32 kB a second, so a chunk stays
-    # far below the 50 MB gRPC message limit.
+    # far below the 50 MB gRPC message limit. At most ASR_DECODE_WINDOW_SECONDS (300), so
+    # that the service decodes a chunk as one window: each further window costs a part-empty
+    # batch (1.17x the decoder's time with 120 s windows, 1.00x with one; docs/benchmarks.md).
     chunk_seconds: float = Field(300.0, ge=30.0, le=1200.0)
     # Chunks of one job in flight at once: about the number of ASR instances (or decode
     # slots) the jobs may keep busy. One more than that keeps them fed between chunks.

@@ -180,7 +180,7 @@ class FileDiarization:
 
     async def finish(self) -> dict[int, Diarized]:
         """Each channel's speakers and turns, once every window was taken."""
-        async with self.scheduler.slot(Priority.BATCH, admitted=True):
+        async with self.scheduler.slot(Priority.CONTINUATION):
             return await self.scheduler.run(self._cluster)
 
     def _cluster(self) -> dict[int, Diarized]:

@@ -112,10 +112,9 @@ async def transcribe_file(
     try:
         while True:
             # The first slot is the admission: taken before a byte is decoded, refused at once
-            # when the instance is full. Each later window waits its turn behind work queued
-            # meanwhile (a short file waits for one window, not for a whole long one), never
-            # refused: the file was admitted.
-            async with scheduler.slot(Priority.BATCH, admitted=bool(channels)):
+            # when the instance is full. Each later window waits behind files not started yet
+            # (a short file waits for one window, not for a whole long one), never refused.
+            async with scheduler.slot(Priority.CONTINUATION if channels else Priority.BATCH):
                 if not channels:
                     channels = await scheduler.run(
                         lambda: _open(data, settings, options, multichannel)

@@ -1,8 +1,9 @@
 """One bounded scheduler shares the model between every request and live stream.
 
 Decodes take a slot (one per CTranslate2 worker). Waiting work is ordered by priority, so a
-stream's final result overtakes interim results and files. When the wait line is full, new
-work is refused at once with a retry hint rather than slowing everyone down.
+stream's final result overtakes files and interim results, and a file that has not started
+overtakes the later windows of files already running. When the wait line is full, new work is
+refused at once with a retry hint rather than slowing everyone down.
 """
 
 from collections.abc import AsyncIterator, Callable
@@ -19,8 +20,13 @@ T = TypeVar("T")
 
 class Priority(IntEnum):
     FINAL = 0
+    # A file's (or an alignment's) first slot: its admission.
     BATCH = 1
-    INTERIM = 2
+    # An admitted file's later work (its next window, its speakers' clustering). Behind files
+    # not started yet, so a short file waits for the window being decoded, not for the next
+    # window of every long file in the line; never refused: the file was admitted.
+    CONTINUATION = 2
+    INTERIM = 3
 
 
 class DecodeScheduler:
@@ -63,11 +69,11 @@ class DecodeScheduler:
         metrics.ACTIVE_STREAMS.dec()
 
     @asynccontextmanager
-    async def slot(self, priority: Priority, admitted: bool = False) -> AsyncIterator[None]:
+    async def slot(self, priority: Priority) -> AsyncIterator[None]:
         """Holds one decode slot. Finals are always admitted: their stream was admitted,
-        and dropping them would lose speech; so is work `admitted` before (the next window
-        of a file), which waits its turn but is never refused halfway."""
-        with self._decodes.admit(always=priority is Priority.FINAL or admitted):
+        and dropping them would lose speech; so is a file's continuation, which waits its
+        turn but is never refused halfway."""
+        with self._decodes.admit(always=priority in (Priority.FINAL, Priority.CONTINUATION)):
             async with self._decodes.slot(priority):
                 yield
 

@@ -68,12 +68,15 @@ class AsrSettings(ServerSettings):
     # the container states a longer duration, and cut off (OUT_OF_RANGE) at this much decoded
     # audio when it does not.
     max_audio_seconds: float = 4 * 3600
-    # Decoded audio one file request holds at a time (64 kB per second: 120 s is 7.7 MB, and
-    # the VAD's work over it ~55 MB): files are decoded and transcribed window by window, so
+    # Decoded audio one file request holds at a time (64 kB per second: 300 s is 19 MB, and
+    # the VAD's work over it ~140 MB): files are decoded and transcribed window by window, so
     # this, not the file's length or compression ratio, bounds a request's memory. Each window
     # takes the decode slot anew, so a short request waits for one window of a long file,
-    # not for all of it. On a GPU, 240-480 fills the batched pipeline's batches of 8 x 30 s.
-    decode_window_seconds: float = 120.0
+    # not for all of it. Not smaller: every window ends in a short clip that costs a whole
+    # 30 s encoder pass and a part-empty batch; 120 s windows cost 11-17% more CPU than 300 s
+    # on long files, and a job's 300 s chunk (JOBS_CHUNK_SECONDS) is then one window
+    # (docs/benchmarks.md, "Jobs"). On a GPU, 240-480 fills batches of 8 x 30 s.
+    decode_window_seconds: float = 300.0
     # Longest file Align accepts, seconds: alignment needs the whole file decoded at once
     # (64 kB per second: 1800 s is 115 MB).
     max_align_seconds: float = 1800.0

@@ -32,7 +32,7 @@ async def queued(scheduler: DecodeScheduler) -> int:
     return scheduler.waiting
 
 
-async def test_a_freed_slot_goes_to_finals_then_files_then_interims():
+async def test_a_freed_slot_goes_to_finals_then_new_files_then_running_files_then_interims():
     scheduler = DecodeScheduler(slots=1, max_waiting=8, max_streams=2, retry_after=1.5)
     order: list[str] = []
     release = asyncio.Event()
@@ -48,25 +48,26 @@ async def test_a_freed_slot_goes_to_finals_then_files_then_interims():
         asyncio.create_task(hold(scheduler, priority, name, order))
         for priority, name in [
             (Priority.INTERIM, "interim 1"),
+            (Priority.CONTINUATION, "long file's next window"),
             (Priority.BATCH, "file"),
             (Priority.INTERIM, "interim 2"),
             (Priority.FINAL, "final"),
         ]
     ]
-    assert await queued(scheduler) == 4
+    assert await queued(scheduler) == 5
     release.set()
     await asyncio.gather(held, *waiting)
     scheduler.close()
     # By priority; equal priorities in arrival order.
-    assert order == ["final", "file", "interim 1", "interim 2"]
+    assert order == ["final", "file", "long file's next window", "interim 1", "interim 2"]
     assert not scheduler.busy and scheduler.waiting == 0
 
 
 async def test_a_full_line_refuses_new_work_with_a_retry_hint_but_never_finals(scheduler):
     release = asyncio.Event()
 
-    async def holder(priority: Priority, admitted: bool = False):
-        async with scheduler.slot(priority, admitted=admitted):
+    async def holder(priority: Priority):
+        async with scheduler.slot(priority):
             await release.wait()
 
     tasks = [asyncio.create_task(holder(Priority.BATCH))]
@@ -83,7 +84,7 @@ async def test_a_full_line_refuses_new_work_with_a_retry_hint_but_never_finals(s
         assert "2 requests waiting" in str(refused.value)
     # A stream's final, and the next window of an admitted file, wait instead.
     tasks.append(asyncio.create_task(holder(Priority.FINAL)))
-    tasks.append(asyncio.create_task(holder(Priority.BATCH, admitted=True)))
+    tasks.append(asyncio.create_task(holder(Priority.CONTINUATION)))
     assert await queued(scheduler) == 4
     release.set()
     await asyncio.gather(*tasks)
