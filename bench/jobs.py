@@ -17,7 +17,8 @@ Whisper base, CPU, int8, beam 5, language "en", vad_filter on, as a job decodes 
   job, 1 instance  POST /api/v1/jobs through a real gateway, jobs worker and redis-server to
                    one ASR service with its default threads (every core)
   job, N instances the same with GATEWAY_ASR_TARGET on Envoy in front of N ASR services
-                   (`--instances`, default 2), each with ASR_CPU_THREADS = cores / N
+                   (`--instances`, default 2), each with ASR_CPU_THREADS = cores / N, or
+                   with every core as the launcher starts them (`--all-cores-each`)
 A job's wall time runs from the upload's first byte to the record saying `succeeded`; its
 text is GET /result?format=text. Each phase runs alone, one after another; the load average
 and the share of the CPU other processes used meanwhile are printed with it, since these
@@ -228,15 +229,17 @@ def redis() -> Iterator[tuple[str, int]]:
 
 @contextmanager
 def asr_instances(
-    token: str, count: int, work: Path, workers: int = 1
+    token: str, count: int, work: Path, workers: int = 1, all_cores_each: bool = False
 ) -> Iterator[tuple[str, list[int]]]:
     """One ASR service with its defaults (its target), or `count` behind an Envoy, the cores
-    split between them (Envoy's address); yields the target and the services' pids."""
+    split between them unless `all_cores_each` (Envoy's address); yields the target and the
+    services' pids."""
     if count == 1:
         with asr_service(token, workers) as service:
             yield service.target, service.pids()
         return
-    threads = max(1, (os.cpu_count() or 1) // count)
+    # 0: the service's default, every core.
+    threads = 0 if all_cores_each else max(1, (os.cpu_count() or 1) // count)
     with ExitStack() as stack:
         targets = []
         pids = []
@@ -340,6 +343,11 @@ def main() -> None:
     parser.add_argument(
         "--asr-workers", type=int, default=1, help="ASR_WORKERS of the single instance"
     )
+    parser.add_argument(
+        "--all-cores-each",
+        action="store_true",
+        help="N instances each on every core (the launcher's way), not cores / N each",
+    )
     parser.add_argument("--chunk-seconds", type=float, default=300.0, help="JOBS_CHUNK_SECONDS")
     parser.add_argument(
         "--concurrency",
@@ -367,7 +375,10 @@ def main() -> None:
             # As many chunks in flight as instances, and one more to keep them fed.
             concurrency = args.concurrency or count + 1
             with (
-                asr_instances(token, count, work, args.asr_workers) as (target, asr_pids),
+                asr_instances(token, count, work, args.asr_workers, args.all_cores_each) as (
+                    target,
+                    asr_pids,
+                ),
                 jobs_stack(token, target, broker, work, concurrency, args.chunk_seconds) as (
                     url,
                     job_pids,
