@@ -8,11 +8,19 @@ sequential decoder would seek to the last timestamp and decode the rest; the pip
 second pass, so whole sentences vanish. Without timestamp tokens the same early stop is
 invisible and every chunk comes back as one 30 s segment.
 
-Here the pipeline decodes clips cut at pauses on the original timeline (so timestamps are
-global and Whisper hears the pauses), with timestamps, and any clip whose decoded segments
-end (or start) well before the speech the VAD heard in it is decoded again from there, in
-batches, like the sequential decoder's seek. A clip's remainder is decoded before the clip's
-segments are handed on, so segments still come out in time order, batch by batch.
+Here the pipeline decodes clips cut at pauses, without timestamp tokens but with word times,
+and any clip whose decoded words end (or start) well before the speech the VAD heard in it is
+decoded again from there, in batches, like the sequential decoder's seek. A clip's remainder
+is decoded before the clip's segments are handed on, so segments still come out in time
+order, batch by batch.
+
+The clips are cut from the file with every pause between the VAD's speech spans (which carry
+0.4 s of padding each) shortened to `pause_seconds` (`ASR_FILE_PAUSE_SECONDS`), and the times
+mapped back to the file's timeline. What Whisper hears of the pauses is a trade: the bare
+pipeline drops them, and packs the most speech into each 30 s clip; kept whole, they make
+Whisper's text better on call-like recordings (WER 0.080 whole, 0.085 at 0.3 s, 0.090 cut
+out, on 30 minutes) but the file then needs up to 40% more clips, each a full encoder and
+decoder pass (docs/benchmarks.md, "Jobs").
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.transcribe import Segment, TranscriptionInfo
-from faster_whisper.vad import VadOptions, get_speech_timestamps
+from faster_whisper.vad import SpeechTimestampsMap, VadOptions, get_speech_timestamps
 
 SAMPLE_RATE = 16_000
 # The pipeline's own VAD settings for files (`BatchedInferencePipeline.transcribe`).
@@ -75,6 +83,60 @@ def clips_at_pauses(speech: list[Span], limit: float = MAX_CLIP_SECONDS) -> list
     return clips
 
 
+class Compaction:
+    """The file with every pause between speech spans shortened to `pause` seconds, and the
+    way back to the file's timeline. Silence before the first span and after the last is
+    left out.
+
+    A shortened pause is kept in front of the speech after it: Whisper's word times are
+    loose at a pause, mostly a word that follows one starting early, in the quiet, and a
+    word is put back by the stretch of audio its middle lies in (as faster-whisper puts back
+    its own VAD's cuts). Cut after the quiet instead, such a word would land a whole removed
+    pause early.
+    """
+
+    def __init__(self, audio: np.ndarray, speech: list[Span], pause: float) -> None:
+        kept: list[Span] = []
+        for span in speech:
+            if kept and span.start - kept[-1].end <= pause:
+                kept[-1] = replace(kept[-1], end=span.end)
+            else:
+                kept.append(replace(span, start=span.start - pause) if kept else span)
+        regions = [(round(r.start * SAMPLE_RATE), round(r.end * SAMPLE_RATE)) for r in kept]
+        self._regions = kept
+        # No speech: nothing is decoded, but the language is still detected on the audio.
+        self.audio = (
+            np.concatenate([audio[start:end] for start, end in regions]) if regions else audio
+        )
+        self._map = SpeechTimestampsMap(
+            [{"start": start, "end": end} for start, end in regions], SAMPLE_RATE
+        )
+        # Each speech span on the compacted timeline (a span lies inside one region).
+        self.speech: list[Span] = []
+        region = 0
+        for span in speech:
+            while round(span.start * SAMPLE_RATE) >= regions[region][1]:
+                region += 1
+            removed = self._map.total_silence_before[region]
+            self.speech.append(Span(span.start - removed, span.end - removed))
+
+    def restore(self, segment: Segment) -> Segment:
+        """`segment` (decoded from the compacted audio) on the file's timeline: each word by
+        the stretch its middle lies in, and kept inside that stretch."""
+        if not segment.words:
+            segment.start = self._map.get_original_time(segment.start)
+            segment.end = self._map.get_original_time(segment.end, is_end=True)
+            return segment
+        for word in segment.words:
+            index = self._map.get_chunk_index((word.start + word.end) / 2)
+            region = self._regions[index]
+            start = max(self._map.get_original_time(word.start, index), region.start)
+            end = min(self._map.get_original_time(word.end, index), region.end)
+            word.start, word.end = round(start, 2), round(max(start, end), 2)
+        segment.start, segment.end = segment.words[0].start, segment.words[-1].end
+        return segment
+
+
 def overlap(speech: list[Span], start: float, end: float) -> float:
     return sum(max(0.0, min(s.end, end) - max(s.start, start)) for s in speech)
 
@@ -112,27 +174,30 @@ class ResumingBatchDecoder:
 
     def __init__(
         self,
-        model: WhisperModel,
+        model: WhisperModel,  # the engine's, which has `short_audio`
         audio: np.ndarray,
         *,
         vad_filter: bool,
         batch_size: int,
+        pause_seconds: float,
         options: dict,
-        text_mode: bool = True,
     ) -> None:
         self._model = model
-        self._text_mode = text_mode
-        self._audio = audio
         self._batch_size = batch_size
-        self._options = options
-        self.duration = audio.size / SAMPLE_RATE
-        self._speech = speech_spans(audio)
+        self._options = dict(options)
+        self._wanted_words = self._options.pop("word_timestamps", False)
         self._next_id = 0
+        speech = speech_spans(audio)
+        self._compaction: Compaction | None = None
         if vad_filter:
+            self._compaction = Compaction(audio, speech, pause_seconds)
+            self._audio, self._speech = self._compaction.audio, self._compaction.speech
             self._clips = clips_at_pauses(self._speech)
         else:
             # Short audio, decoded whole; the VAD only tells where text is missing.
-            self._clips = [Span(0.0, self.duration)] if self.duration > 0 else []
+            self._audio, self._speech = audio, speech
+            duration = audio.size / SAMPLE_RATE
+            self._clips = [Span(0.0, duration)] if duration > 0 else []
 
     def start(self, language: str | None) -> tuple[Iterator[Segment], TranscriptionInfo]:
         """Decodes the first batch's encoder pass (and detects the language) now; the rest
@@ -170,15 +235,22 @@ class ResumingBatchDecoder:
             if not missed:
                 latest = []
                 break
-            latest = [
-                segment
-                for segment in self._decode(missed, language)[0]
-                if segment.avg_logprob >= LOG_PROB_THRESHOLD
-            ]
+            # Remainders are short (a few seconds): the encoder need not see each padded
+            # to a whole window, which cost as much as a full clip's pass.
+            with self._model.short_audio(max(piece.seconds for piece in missed)):
+                latest = [
+                    segment
+                    for segment in self._decode(missed, language)[0]
+                    if segment.avg_logprob >= LOG_PROB_THRESHOLD
+                ]
             passed = missed
         decoded += latest
         decoded.sort(key=lambda segment: (segment.start, segment.end))
         for segment in decoded:
+            if self._compaction is not None:
+                segment = self._compaction.restore(segment)
+            if not self._wanted_words:
+                segment.words = None
             self._next_id += 1
             segment.id = self._next_id
             yield segment
@@ -189,34 +261,30 @@ class ResumingBatchDecoder:
         # A pipeline per call: it keeps per-call state (the last word's end) and the model is
         # shared with other requests and live streams.
         pipeline = BatchedInferencePipeline(self._model)
-        options = dict(self._options)
-        wanted_words = options.pop("word_timestamps", False)
         segments, info = pipeline.transcribe(
             self._audio,
             language=language,
             clip_timestamps=[{"start": clip.start, "end": clip.end} for clip in clips],
             batch_size=self._batch_size,
-            without_timestamps=self._text_mode,
-            # In text mode the words are how we see where decoding stopped.
-            word_timestamps=wanted_words or self._text_mode,
+            without_timestamps=True,
+            # The words are how we see where decoding stopped, and where sentences end.
+            word_timestamps=True,
             vad_filter=False,
-            **options,
+            **self._options,
         )
-        if self._text_mode:
-            segments = _sentences(segments, wanted_words)
-        return segments, info
+        return _sentences(segments), info
 
 
 _SENTENCE_END = (".", "?", "!", "。", "？", "！")
 
 
-def _sentences(segments: Iterator[Segment], keep_words: bool) -> Iterator[Segment]:
-    """Text mode gives one segment per clip (up to 30 s): cut it after each word that ends
-    a sentence, with the words' times."""
+def _sentences(segments: Iterator[Segment]) -> Iterator[Segment]:
+    """Without timestamp tokens a clip (up to 30 s) is one segment: cut it after each word
+    that ends a sentence, with the words' times."""
     for segment in segments:
         words = segment.words or []
         if not words:
-            yield replace(segment, words=None if not keep_words else segment.words)
+            yield segment
             continue
         start = 0
         for index, word in enumerate(words):
@@ -228,6 +296,6 @@ def _sentences(segments: Iterator[Segment], keep_words: bool) -> Iterator[Segmen
                     end=part[-1].end,
                     text="".join(w.word for w in part),
                     tokens=segment.tokens if start == 0 and index + 1 == len(words) else [],
-                    words=part if keep_words else None,
+                    words=part,
                 )
                 start = index + 1

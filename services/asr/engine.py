@@ -43,7 +43,8 @@ _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Whisper's encoder always sees 30 s: short audio is padded with silence, and the encoder's
 # cost is paid for the padding too. For a live utterance we let it see the audio plus some
 # padding only; measured on jfk, beckett and the pt/en test clips, the text is unchanged and
-# decoding 2-3x faster. (Files keep faster-whisper's own full windows.)
+# decoding 2-3x faster. The same for the short remainders of a file's clips decoded again
+# (batch.py); a file's clips themselves keep faster-whisper's full windows.
 _MIN_ENCODER_FRAMES = 1000
 _ENCODER_PADDING_FRAMES = 200
 _FRAMES_PER_SECOND = 100
@@ -84,14 +85,25 @@ class _WhisperModel(WhisperModel):
         the temperature fallback and samples stray words ("Slide.", "again.") at 3-4x the
         cost (docs/benchmarks.md). The whole utterance was in view of the first window, so
         nothing it missed is recovered by the second."""
+        self._live.windows_left = 1 if audio_seconds <= WINDOW_SECONDS else None
+        self._live.utterance = True
+        try:
+            with self.short_audio(audio_seconds):
+                yield
+        finally:
+            self._live.windows_left = None
+            self._live.utterance = False
+
+    @contextmanager
+    def short_audio(self, audio_seconds: float) -> Iterator[None]:
+        """Decodes, on this thread, of audio at most `audio_seconds` long: the encoder sees
+        it plus some padding, not the whole window of silence faster-whisper pads it to."""
         frames = int(audio_seconds * _FRAMES_PER_SECOND) + _ENCODER_PADDING_FRAMES
         self._live.encoder_frames = max(frames, _MIN_ENCODER_FRAMES)
-        self._live.windows_left = 1 if audio_seconds <= WINDOW_SECONDS else None
         try:
             yield
         finally:
             self._live.encoder_frames = None
-            self._live.windows_left = None
 
     def encode(self, features: np.ndarray):
         if getattr(self._live, "windows_left", None) == 0:
@@ -107,7 +119,7 @@ class _WhisperModel(WhisperModel):
             raise _WindowLimitReached
         if windows_left is not None:
             self._live.windows_left = windows_left - 1
-        if getattr(self._live, "encoder_frames", None) is not None:
+        if getattr(self._live, "utterance", False):
             # Live: retry hotter on repetition only, not on a low average log-probability.
             # Over the handful of tokens of a short, quiet utterance ("Ever failed.") that
             # average is under -1 whatever the text, and the five retries cost 3-6x the
@@ -312,6 +324,7 @@ class WhisperEngine:
                 audio,
                 vad_filter=options.vad_filter,
                 batch_size=self._settings.batch_size,
+                pause_seconds=self._settings.file_pause_seconds,
                 options=dict(temperature=options.temperature, **common),
             )
             segments, info = decoder.start(language)

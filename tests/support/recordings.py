@@ -32,14 +32,26 @@ def real_sentences() -> list[tuple[str, np.ndarray]]:
 
 def call_recording_flac(seed: int = 7) -> tuple[bytes, list[str], float]:
     """(FLAC bytes, the sentences in their order, seconds): every sentence once, shuffled."""
+    audio, sentences, _ = _call_recording(seed)
+    return encode_audio(audio, "flac"), sentences, audio.size / 16000
+
+
+def call_recording_speech(seed: int = 7) -> list[tuple[float, float]]:
+    """Where each sentence of `call_recording_flac(seed)` is, in seconds."""
+    return _call_recording(seed)[2]
+
+
+def _call_recording(seed: int) -> tuple[np.ndarray, list[str], list[tuple[float, float]]]:
     rng = np.random.default_rng(seed)
     sentences = real_sentences()
     order = [sentences[i] for i in rng.permutation(len(sentences))]
-    pieces = []
+    pieces, speech, at = [], [], 0
     for _, samples in order:
-        pieces += [samples, np.zeros(int(rng.uniform(0.3, 3.0) * 16000), dtype=np.int16)]
-    audio = np.concatenate(pieces)
-    return encode_audio(audio, "flac"), [text for text, _ in order], audio.size / 16000
+        pause = np.zeros(int(rng.uniform(0.3, 3.0) * 16000), dtype=np.int16)
+        pieces += [samples, pause]
+        speech.append((at / 16000, (at + samples.size) / 16000))
+        at += samples.size + pause.size
+    return np.concatenate(pieces), [text for text, _ in order], speech
 
 
 # Whisper writes the card names' numbers as digits or as words, depending on the context.
