@@ -67,11 +67,12 @@ class AsrSettings(ServerSettings):
     beam_size: int = 5
     # Files with vad_filter: the longest pause between two stretches of speech that Whisper
     # hears (beyond the VAD's 0.4 s of padding on each side; longer ones are shortened to
-    # this). Longer pauses give better text on call-like recordings and cost more clips: on
-    # 30 min of calls WER 0.085 at 1.2x bare faster-whisper's time with 0.3, 0.080 at 1.4x
-    # with every pause whole (a large value), bare 0.096; 0 packs speech as bare
-    # faster-whisper does (services/asr/batch.py, docs/benchmarks.md "Jobs").
-    file_pause_seconds: float = Field(default=0.3, ge=0.0)
+    # this). Pauses make Whisper's text better on call-like recordings and cost clips: on
+    # the quality benchmark's calls WER 0.075 with every pause whole (the default: no pause
+    # inside a 30 s clip is longer), 0.100 with 0.3 s, as bare faster-whisper; on 30 min of
+    # calls 1.41x bare's time whole, 1.20x with 0.3 s. A throughput knob, not a free gain
+    # (services/asr/batch.py, docs/benchmarks.md "Jobs").
+    file_pause_seconds: float = Field(default=30.0, ge=0.0)
     # Longest file Recognize / RecognizeStream accepts, seconds: refused before decoding when
     # the container states a longer duration, and cut off (OUT_OF_RANGE) at this much decoded
     # audio when it does not.

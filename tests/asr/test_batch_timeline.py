@@ -1,12 +1,20 @@
 """Files are decoded with their long pauses shortened (services/asr/batch.py `Compaction`);
-every time a caller sees is still on the file's own timeline (on a real recording:
-tests/asr/test_batch_sentences.py)."""
+every time a caller sees is still on the file's own timeline."""
 
 import numpy as np
 import pytest
 from faster_whisper.transcribe import Segment, Word
 
 from paneas.services.asr.batch import SAMPLE_RATE, Compaction, Span
+from paneas.services.asr.engine import DecodeOptions, WhisperEngine
+from paneas.services.asr.settings import AsrSettings
+from tests.support.audio import load_float32_16k
+from tests.support.recordings import (
+    assert_every_sentence_heard,
+    assert_words_on_the_speech,
+    call_recording_flac,
+    call_recording_speech,
+)
 
 
 def segment(words: list[Word] | None, start: float = 0.0, end: float = 0.0) -> Segment:
@@ -70,3 +78,20 @@ def test_no_speech_leaves_the_audio_whole():
     audio = np.zeros(SAMPLE_RATE, dtype=np.float32)
     compaction = Compaction(audio, [], pause=1.0)
     assert compaction.audio.size == audio.size and compaction.speech == []
+
+
+@pytest.mark.slow  # loads Whisper
+def test_a_call_decoded_with_short_pauses_keeps_its_words_on_its_speech():
+    """The call recording (pauses of 0.3-3 s) with `ASR_FILE_PAUSE_SECONDS=0.3`: most of its
+    pauses are shortened, and every sentence and word is still where it was said."""
+    flac, sentences, _ = call_recording_flac()
+    engine = WhisperEngine(AsrSettings(file_pause_seconds=0.3))
+    engine.load()
+    transcript = engine.transcribe_file(
+        load_float32_16k(flac), DecodeOptions(language="en", vad_filter=True, word_timestamps=True)
+    )
+    segments = list(transcript.segments)
+    assert_every_sentence_heard(sentences, " ".join(s.text for s in segments))
+    times = [(w.start, w.end) for s in segments for w in s.words]
+    assert [a for a, _ in times] == sorted(a for a, _ in times)
+    assert_words_on_the_speech(times, call_recording_speech())

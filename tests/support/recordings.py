@@ -69,3 +69,18 @@ def assert_every_sentence_heard(sentences: list[str], text: str) -> None:
         found = sum(word in heard for word in words)
         # Whisper may spell a word otherwise ("mister" / "mr"), never lose most of a sentence.
         assert found >= len(words) / 2, f"sentence lost: {sentence!r} not in {text!r}"
+
+
+def assert_words_on_the_speech(
+    times: list[tuple[float, float]], speech: list[tuple[float, float]]
+) -> None:
+    """Each word (start, end) lies on a sentence of the recording (`speech`): files are
+    decoded with long pauses shortened (services/asr/batch.py) and their words put back on
+    the file's timeline, where one put back on the wrong side of a pause would sit a pause
+    (up to 3 s) away from any sentence. Whisper's word times are loose by a few tenths."""
+    off = [
+        min(max(0.0, start - (a + b) / 2, (a + b) / 2 - end) for start, end in speech)
+        for a, b in times
+    ]
+    assert max(off) <= 1.0, f"a word {max(off):.2f} s away from the speech"
+    assert sum(o > 0.3 for o in off) <= len(off) // 50, off
