@@ -1,7 +1,7 @@
 """ASR batch benchmark: real-time factor through gRPC and REST vs faster-whisper called
 directly, and file throughput under concurrency.
 
-    .venv/bin/python -m bench.asr [--quick] [--runs N] [--workers 1,2]
+    .venv/bin/python -m bench.asr [--quick] [--runs N] [--workers 2,1]
 
 Starts a real ASR service and gateway (loopback only) and measures, on the same audio and
 with the same model (the packaged Whisper base, CPU, int8):
@@ -11,10 +11,12 @@ with the same model (the packaged Whisper base, CPU, int8):
   grpc   AsrService/Recognize through the generated stub (config vad_filter=True)
   rest   POST /v1/audio/transcriptions through the gateway (OpenAI multipart; it sets
          vad_filter=True itself), or the transcoded POST /api/v1/asr:recognize if absent
-  grpc, ASR_WORKERS=N   the same against a second service with N decode slots (the largest
-         of --workers), so what more slots cost a lone file shows in the same run
+  grpc, ASR_WORKERS=N   the same against a second service with N decode slots (the first
+         of --workers that is not the service's default), so what the number of slots
+         costs a lone file shows in the same run
 The paths run one after another, never at once: each decode uses every core.
-Then 8 files through gRPC, sequentially and all at once, per ASR_WORKERS setting.
+Then 8 files through gRPC, sequentially and all at once, per ASR_WORKERS setting (each
+service's slots warmed first: a CTranslate2 replica's first decode pays its allocations).
 Live streaming is bench/asr_live.py. Results go in docs/benchmarks.md.
 """
 
@@ -47,9 +49,11 @@ from bench.stats import percentile
 from paneas.asr.v1 import asr_pb2, asr_pb2_grpc
 from paneas.services.asr.assets import ensure_packaged_model
 from paneas.services.asr.evaluation import LANGUAGES, SAMPLES, read_pcm16, wer
+from paneas.services.asr.settings import AsrSettings
 from paneas.services.processes import ServiceProcess, free_port
 
 SAMPLE_RATE = 16_000
+DEFAULT_WORKERS: int = AsrSettings.model_fields["workers"].default
 GAP_SECONDS = 0.5
 # Interleaved so that neighbouring clips differ in language and voice.
 CLIP_ORDER = ("jfk", "pt_padaria", "en_weather", "pt_chuva", "beckett", "en_report", "pt_visita")
@@ -142,7 +146,7 @@ class AsrService:
     metadata: Metadata
     process: ServiceProcess
     metrics_url: str
-    workers: int = 1
+    workers: int = DEFAULT_WORKERS
 
     @property
     def name(self) -> str:
@@ -157,7 +161,7 @@ class AsrService:
 
 @contextmanager
 def asr_service(
-    token: str, workers: int = 1, max_streams: int | None = None
+    token: str, workers: int = DEFAULT_WORKERS, max_streams: int | None = None
 ) -> Iterator[AsrService]:
     """The service with its defaults, but for ASR_WORKERS and, when given, the number of
     live streams it admits (its default follows the core count)."""
@@ -290,7 +294,9 @@ def service_throughput(
     with grpc.insecure_channel(service.target) as channel:
         stub = service.stub(channel)
         calls = [grpc_recognizer(stub, service.metadata, wav) for wav in wavs]
-        calls[0]()  # warm
+        # Warm every slot: each CTranslate2 replica pays its own first-decode allocations
+        # (one warm call left a fresh second slot to pay them in the sequential row).
+        throughput("warm-up", calls, audio_seconds, True)
         return [
             throughput(f"gRPC, sequential, ASR_WORKERS={workers}", calls, audio_seconds, False),
             throughput(f"gRPC, 8 at once, ASR_WORKERS={workers}", calls, audio_seconds, True),
@@ -358,13 +364,14 @@ def latency_phases(
     token: str,
     runs: int,
     pids: PidList,
-    more_slots: AsrService | None = None,
+    other_slots: AsrService | None = None,
 ) -> None:
-    """`more_slots`, when given, is a service with more decode slots (ASR_WORKERS) measured
-    in the same rotation, so its lone-file cost is set against bare in the same run."""
+    """`other_slots`, when given, is a service with another number of decode slots
+    (ASR_WORKERS) measured in the same rotation, so its lone-file cost is set against bare in
+    the same run."""
     with (
         grpc.insecure_channel(service.target) as channel,
-        grpc.insecure_channel((more_slots or service).target) as more_slots_channel,
+        grpc.insecure_channel((other_slots or service).target) as other_slots_channel,
         httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=600) as client,
     ):
         stub = service.stub(channel)
@@ -376,9 +383,9 @@ def latency_phases(
                 "gRPC Recognize": grpc_recognizer(stub, service.metadata, wav),
                 f"REST {rest_name}": rest,
             }
-            if more_slots is not None:
-                paths[f"gRPC Recognize, {more_slots.name}"] = grpc_recognizer(
-                    more_slots.stub(more_slots_channel), more_slots.metadata, wav
+            if other_slots is not None:
+                paths[f"gRPC Recognize, {other_slots.name}"] = grpc_recognizer(
+                    other_slots.stub(other_slots_channel), other_slots.metadata, wav
                 )
             with phase(f"latency, {name}", pids):
                 results = measure_latency(paths, runs)
@@ -389,7 +396,7 @@ def throughput_phases(
     work: Workload, service: AsrService, workers: int, pids: PidList
 ) -> list[Throughput]:
     rows = []
-    if workers == 1:
+    if workers == DEFAULT_WORKERS:
         bare = [partial(bare_recognize, work.bare_pipeline, to_float32(s)) for s in work.batch]
         with phase("throughput, bare", pids):
             rows.append(throughput("bare, sequential", bare, work.batch_seconds, False))
@@ -401,14 +408,18 @@ def throughput_phases(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 runs, ASR_WORKERS=1 only")
+    parser.add_argument("--quick", action="store_true", help="2 runs, the default ASR_WORKERS only")
     parser.add_argument("--runs", type=int, default=15, help="latency runs per path and file")
-    parser.add_argument("--workers", default="1,2", help="ASR_WORKERS settings for throughput")
+    parser.add_argument(
+        "--workers",
+        default=f"{DEFAULT_WORKERS},1",
+        help="ASR_WORKERS settings for throughput (the default's service is always measured)",
+    )
     parser.add_argument("--max-load", type=float, default=0.5)
     parser.add_argument("--patience", type=float, default=900, help="seconds to wait for it")
     args = parser.parse_args()
     runs = 2 if args.quick else args.runs
-    workers = [1] if args.quick else [int(w) for w in args.workers.split(",")]
+    workers = [DEFAULT_WORKERS] if args.quick else [int(w) for w in args.workers.split(",")]
 
     load = wait_for_quiet(args.max_load, args.patience)
     print(f"machine: {describe()}; load average at start {load:.2f}", flush=True)
@@ -419,10 +430,10 @@ def main() -> None:
     concatenated.write_bytes(wav_bytes(work.files["concatenated clips"][0]))
     print(f"the concatenated clips are in {concatenated}")
     rows: list[Throughput] = []
-    more_slots = max(workers)
+    others = [w for w in workers if w != DEFAULT_WORKERS]
     with (
         asr_service(token) as service,
-        asr_service(token, workers=more_slots) if more_slots > 1 else nullcontext() as second,
+        asr_service(token, workers=others[0]) if others else nullcontext() as second,
         gateway(token, {"asr": service.target}, state, {"LOG_LEVEL": "WARNING"}) as (url, gw),
     ):
 
@@ -430,8 +441,8 @@ def main() -> None:
             return [*service.pids(), gw.process.pid, *(second.pids() if second else [])]
 
         latency_phases(work, service, url, token, runs, pids, second)
-        rows += throughput_phases(work, service, 1, pids)
-    for count in [w for w in workers if w != 1]:
+        rows += throughput_phases(work, service, DEFAULT_WORKERS, pids)
+    for count in others:
         with asr_service(token, workers=count) as service:
             rows += throughput_phases(work, service, count, service.pids)
     print_throughput(rows)

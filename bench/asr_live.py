@@ -45,6 +45,7 @@ from faster_whisper import WhisperModel
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.asr import (
+    DEFAULT_WORKERS,
     GAP_SECONDS,
     SAMPLE_RATE,
     AsrService,
@@ -542,7 +543,11 @@ def clip_spans(plan: StreamPlan) -> list[tuple[float, float]]:
 
 
 def measure_service(
-    token: str, counts: list[int], min_seconds: float, workers: int = 1, diarize: bool = False
+    token: str,
+    counts: list[int],
+    min_seconds: float,
+    workers: int = DEFAULT_WORKERS,
+    diarize: bool = False,
 ) -> tuple[dict[int, LiveFigures], list[StreamLog], list[str]]:
     rows: dict[int, LiveFigures] = {}
     logs: list[StreamLog] = []
@@ -588,7 +593,9 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2,4", help="concurrent stream counts")
     parser.add_argument("--seconds", type=float, default=60, help="least audio per stream")
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--workers", type=int, default=1, help="ASR_WORKERS (decode slots)")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="ASR_WORKERS (decode slots)"
+    )
     parser.add_argument("--show-text", action="store_true", help="print mistaken transcripts")
     parser.add_argument(
         "--diarize", action="store_true", help="speaker labels on every stream (enable diarization)"

@@ -42,7 +42,7 @@ import httpx
 import numpy as np
 from faster_whisper import BatchedInferencePipeline
 
-from bench.asr import SAMPLE_RATE, asr_service, bare_model, to_float32, wav_bytes
+from bench.asr import DEFAULT_WORKERS, SAMPLE_RATE, asr_service, bare_model, to_float32, wav_bytes
 from bench.asr_quality import Clip, joined, real_english
 from bench.load import ForeignLoad
 from bench.machine import describe
@@ -229,7 +229,11 @@ def redis() -> Iterator[tuple[str, int]]:
 
 @contextmanager
 def asr_instances(
-    token: str, count: int, work: Path, workers: int = 1, all_cores_each: bool = False
+    token: str,
+    count: int,
+    work: Path,
+    workers: int = DEFAULT_WORKERS,
+    all_cores_each: bool = False,
 ) -> Iterator[tuple[str, list[int]]]:
     """One ASR service with its defaults (its target), or `count` behind an Envoy, the cores
     split between them unless `all_cores_each` (Envoy's address); yields the target and the
@@ -341,7 +345,10 @@ def main() -> None:
         "--sequential", action="store_true", help="also WhisperModel.transcribe (slow)"
     )
     parser.add_argument(
-        "--asr-workers", type=int, default=1, help="ASR_WORKERS of the single instance"
+        "--asr-workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="ASR_WORKERS of the single instance (the service's default)",
     )
     parser.add_argument(
         "--all-cores-each",

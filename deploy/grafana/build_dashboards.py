@@ -478,6 +478,10 @@ ASR = dashboard(
                     f'sum(rate(paneas_asr_skipped_interims_total{{instance=~"$instance"}}[{RATE}]))',
                     "skipped interims",
                 ),
+                q(
+                    f'sum(rate(paneas_asr_loops_cut_total{{instance=~"$instance"}}[{RATE}]))',
+                    "loops cut",
+                ),
             ],
             "ops",
         ),

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import structlog
 from faster_whisper import WhisperModel
-from faster_whisper.transcribe import Segment, TranscriptionInfo
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import Segment, TranscriptionInfo, get_compression_ratio
 
 from paneas.asr.v1 import asr_pb2
 from paneas.services.asr import assets, metrics
@@ -119,14 +120,33 @@ class _WhisperModel(WhisperModel):
             raise _WindowLimitReached
         if windows_left is not None:
             self._live.windows_left = windows_left - 1
-        if getattr(self._live, "utterance", False):
-            # Live: retry hotter on repetition only, not on a low average log-probability.
-            # Over the handful of tokens of a short, quiet utterance ("Ever failed.") that
-            # average is under -1 whatever the text, and the five retries cost 3-6x the
-            # decode to return the same words, or sampled stray ones. The window loop still
-            # reads the threshold to tell silence (`no_speech_prob`) from speech.
-            options = replace(options, log_prob_threshold=None)
-        return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+        if not getattr(self._live, "utterance", False):
+            return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+        # Live: no retries at higher temperatures. Not on a low average log-probability:
+        # over the handful of tokens of a short, quiet utterance ("Ever failed.") that
+        # average is under -1 whatever the text, and the five retries cost 3-6x the decode
+        # to return the same words, or sampled stray ones. Not on repetition either: a
+        # short utterance's beam search sometimes loops ("Try again again again ..."), and
+        # the sampled retries then returned "Try again True True True True True" or
+        # "3 3 3 5 5 5" at seconds of cost (docs/benchmarks.md); the words before the loop
+        # are the utterance, so the loop is cut instead. The window loop still reads the
+        # log-probability threshold to tell silence (`no_speech_prob`) from speech.
+        options = replace(
+            options, log_prob_threshold=None, temperatures=list(options.temperatures)[:1]
+        )
+        result, avg_logprob, temperature, ratio = super().generate_with_fallback(
+            encoder_output, prompt, tokenizer, options
+        )
+        threshold = options.compression_ratio_threshold
+        if threshold is None or ratio <= threshold:
+            return result, avg_logprob, temperature, ratio
+        kept = cut_loop(result.sequences_ids[0], tokenizer)
+        if kept is None:
+            return result, avg_logprob, temperature, ratio
+        metrics.LOOPS_CUT.inc()
+        cut = _CutResult([kept], result.scores, result.no_speech_prob)
+        ratio = get_compression_ratio(tokenizer.decode(kept).strip())
+        return cut, avg_logprob, temperature, ratio
 
     def get_prompt(
         self,
@@ -148,6 +168,51 @@ class _WhisperModel(WhisperModel):
         kept = min(len(previous_tokens), self.max_length // 2 - 1) - excess
         previous = previous_tokens[len(previous_tokens) - kept :] if kept > 0 else []
         return super().get_prompt(tokenizer, previous, without_timestamps, prefix, hotwords)
+
+
+@dataclass(frozen=True)
+class _CutResult:
+    """What faster-whisper's window loop reads of a CTranslate2 generation result."""
+
+    sequences_ids: list[list[int]]
+    scores: list[float]
+    no_speech_prob: float
+
+
+# A loop is the same tokens at least this many times in a row up to the end of the decode.
+_LOOP_REPEATS = 3
+
+
+def cut_loop(tokens: list[int], tokenizer: Tokenizer) -> list[int] | None:
+    """`tokens` up to the end of the first pass of the loop they end in ("Try again again
+    again" -> "Try again"), or None when they do not end in one. Timestamp tokens count as
+    one token whatever their time, so "<|0.00|> Go.<|1.00|><|1.00|> Go.<|2.00|> ..." is a
+    loop too. The loop is found from its earliest start; the cut falls within its second
+    pass where a pass ends: after a segment's closing timestamp, else after a sentence's
+    last token, else where the second pass begins."""
+    begin = tokenizer.timestamp_begin
+    keys = [-1 if token >= begin else token for token in tokens]
+    end = len(keys)
+    while end and keys[end - 1] == -1:
+        end -= 1  # a closing timestamp after the loop
+    for start in range(end):
+        tail = end - start
+        for period in range(1, tail // _LOOP_REPEATS + 1):
+            if all(keys[start + k] == keys[start + k % period] for k in range(period, tail)):
+                return tokens[: _pass_end(tokens, tokenizer, start + period, period)]
+    return None
+
+
+def _pass_end(tokens: list[int], tokenizer: Tokenizer, first: int, period: int) -> int:
+    cuts = range(first, first + period)
+    begin = tokenizer.timestamp_begin
+    for cut in cuts:
+        if tokens[cut - 1] >= begin and tokens[cut - 2] < begin:
+            return cut
+    for cut in cuts:
+        if tokens[cut - 1] < begin and tokenizer.decode([tokens[cut - 1]]).rstrip()[-1:] in ".!?":
+            return cut
+    return first
 
 
 def _one_window(segments: Iterator[Segment]) -> list[Segment]:

@@ -36,6 +36,10 @@ SKIPPED_INTERIMS = Counter(
     "paneas_asr_skipped_interims_total",
     "Interim decodes skipped because newer audio or a final superseded them.",
 )
+LOOPS_CUT = Counter(
+    "paneas_asr_loops_cut_total",
+    "Live decodes that ended in a repetition loop, cut after its first pass.",
+)
 SPECULATIONS = Counter(
     "paneas_asr_speculative_finals_total",
     "Final decodes started at a short pause, by outcome (used when the pause ended the "

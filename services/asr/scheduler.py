@@ -31,6 +31,7 @@ class Priority(IntEnum):
 
 class DecodeScheduler:
     def __init__(self, slots: int, max_waiting: int, max_streams: int, retry_after: float) -> None:
+        self._slots = slots
         self._max_streams = max_streams
         self._retry_after = retry_after
         self._streams = 0
@@ -52,6 +53,13 @@ class DecodeScheduler:
     @property
     def busy(self) -> bool:
         return self._decodes.busy
+
+    @property
+    def room_for_interim(self) -> bool:
+        """An interim may take a slot now: one is free and, with more than one slot, another
+        stays free for the next final. A slot cannot be taken back from a running decode, so
+        interims holding every slot would make a final wait for a hypothesis it supersedes."""
+        return self._decodes.free >= min(2, self._slots)
 
     def admit_stream(self) -> None:
         if self._streams >= self._max_streams:

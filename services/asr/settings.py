@@ -34,10 +34,16 @@ class AsrSettings(ServerSettings):
 
     # "default" picks int8 on CPU and float16 on GPU; any CTranslate2 type is accepted.
     compute_type: str = "default"
-    # CTranslate2 intra-op threads per decode (0: all cores).
+    # CTranslate2 intra-op threads per decode (0: all cores, so a lone file decodes as fast
+    # as bare faster-whisper; two busy slots then share the cores).
     cpu_threads: int = 0
-    # Decodes that run at once (CTranslate2 workers); each gets a model replica's stream.
-    workers: int = 1
+    # Decodes that run at once (CTranslate2 workers, replicas sharing one copy of the
+    # weights). Two even on a 2-core CPU: one decode leaves cores idle in its serial stretches
+    # (audio decoding, VAD, word alignment, the last partial batch) and every live final
+    # waits behind any other decode. Measured (docs/benchmarks.md, "Two decode slots by
+    # default"): 4 live streams' final p95 from 2.0-4.4 s to under 1 s, a job's chunks from
+    # 1.35x to 0.95-1.04x bare faster-whisper, a lone file the same as with one slot.
+    workers: int = 2
     # Work waiting for a worker beyond which new work is refused with RESOURCE_EXHAUSTED.
     max_queue: int = 8
     # Live streams admitted at once; one more is refused with RESOURCE_EXHAUSTED. 0: two per

@@ -483,10 +483,10 @@ class LiveStream:
 
     async def _interim_result(self, job: _DecodeJob) -> None:
         utterance = job.utterance
-        # Interims take a slot only when one is free: waiting in line for one would hold this
-        # stream's decode loop, and with it the finals queued behind, for a hypothesis that is
-        # stale by the time it runs.
-        if self._superseded(job) or self._scheduler.busy:
+        # Interims take a slot only when one is free (and another stays free for finals):
+        # waiting in line for one would hold this stream's decode loop, and with it the
+        # finals queued behind, for a hypothesis that is stale by the time it runs.
+        if self._superseded(job) or not self._scheduler.room_for_interim:
             metrics.SKIPPED_INTERIMS.inc()
             return
         options = replace(self._config.options, language=self._language)

@@ -77,6 +77,11 @@ class Admission:
         """Every slot is taken: new work would wait."""
         return self._free == 0
 
+    @property
+    def free(self) -> int:
+        """Slots nobody holds or waits for."""
+        return 0 if self._waiters else self._free
+
     @contextmanager
     def admit(self, units: int = 1, always: bool = False) -> Iterator[None]:
         """Counts `units` of work in until the block ends, or refuses them at once when they

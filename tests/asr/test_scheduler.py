@@ -63,6 +63,29 @@ async def test_a_freed_slot_goes_to_finals_then_new_files_then_running_files_the
     assert not scheduler.busy and scheduler.waiting == 0
 
 
+@pytest.mark.parametrize(
+    ("slots", "held", "room"),
+    [(1, 0, True), (1, 1, False), (2, 0, True), (2, 1, False), (3, 1, True), (3, 2, False)],
+)
+async def test_interims_leave_a_slot_free_for_finals_when_there_is_more_than_one(
+    slots: int, held: int, room: bool
+):
+    scheduler = DecodeScheduler(slots=slots, max_waiting=8, max_streams=2, retry_after=1.5)
+    release = asyncio.Event()
+
+    async def holder():
+        async with scheduler.slot(Priority.FINAL):
+            await release.wait()
+
+    holders = [asyncio.create_task(holder()) for _ in range(held)]
+    await asyncio.sleep(0)
+    assert scheduler.room_for_interim is room
+    release.set()
+    await asyncio.gather(*holders)
+    assert scheduler.room_for_interim
+    scheduler.close()
+
+
 async def test_a_full_line_refuses_new_work_with_a_retry_hint_but_never_finals(scheduler):
     release = asyncio.Event()
 
