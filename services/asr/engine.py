@@ -171,6 +171,61 @@ class _WhisperModel(WhisperModel):
 
 
 @dataclass(frozen=True)
+class SpokenContext:
+    """What a live stream heard just before an utterance: its audio and its final text."""
+
+    audio: np.ndarray = field(repr=False)
+    text: str
+
+
+def _letters(text: str) -> str:
+    return "".join(character for character in text.lower() if character.isalnum())
+
+
+def after_prefix(
+    segments: list[Segment], prefix: str, boundary: float, keep_words: bool
+) -> list[Segment]:
+    """The segments of a decode forced to start with `prefix`, without the prefix's words
+    (told by their letters, which the decode may punctuate differently: "Americans" comes
+    back "Americans,"), on a timeline that starts at `boundary`. Empty when the words do not
+    start with the prefix or nothing follows it."""
+    target = _letters(prefix)
+    words = [word for segment in segments for word in segment.words or ()]
+    covered = ""
+    prefix_words = 0
+    while covered != target:
+        if prefix_words == len(words) or not target.startswith(covered):
+            return []
+        covered += _letters(words[prefix_words].word)
+        prefix_words += 1
+    spoken = {id(word) for word in words[prefix_words:]}
+    kept = []
+    for segment in segments:
+        own = [
+            replace(
+                word,
+                start=max(word.start - boundary, 0.0),
+                end=max(word.end - boundary, 0.0),
+            )
+            for word in segment.words or ()
+            if id(word) in spoken
+        ]
+        if not own:
+            continue
+        kept.append(
+            replace(
+                segment,
+                start=own[0].start,
+                end=own[-1].end,
+                text="".join(word.word for word in own),
+                tokens=[],
+                words=own if keep_words else None,
+            )
+        )
+    return kept
+
+
+@dataclass(frozen=True)
 class _CutResult:
     """What faster-whisper's window loop reads of a CTranslate2 generation result."""
 
@@ -405,22 +460,66 @@ class WhisperEngine:
         return _transcript(info, segments, duration)
 
     def transcribe_utterance(
-        self, audio: np.ndarray, options: DecodeOptions, interim: bool
+        self,
+        audio: np.ndarray,
+        options: DecodeOptions,
+        interim: bool,
+        context: SpokenContext | None = None,
     ) -> tuple[list[Segment], TranscriptionInfo]:
         """One live utterance. Interim passes are greedy and skip word alignment: they are
-        superseded within half a second anyway."""
+        superseded within half a second anyway.
+
+        A final may be given `context`, the utterance just before it: decoded alone, a short
+        phrase has nothing to go on ("Fail better." after "Fail again." comes out "Failed
+        better.", "Ever failed." as "Everfair old."), where a file's decoder hears it after
+        what came before. The context's audio is decoded in front of the utterance with its
+        text forced as the decode's prefix, so everything decoded after the prefix is the
+        utterance's own (telling the two apart by word times leaked words across the
+        boundary, docs/benchmarks.md). Without words after the prefix (a wrong prefix can
+        leave the decoder nothing to add), the utterance is decoded alone."""
         started = time.perf_counter()
         seconds = audio.size / SAMPLE_RATE
-        with self.model.live_decode(seconds):
-            decoded, info = self._transcribe_utterance(audio, options, interim)
+        decoded = None
+        if context is not None and not interim and self._context_fits(context, audio, options):
+            decoded, info = self._transcribe_after(context, audio, options)
+        if not decoded:
+            with self.model.live_decode(seconds):
+                decoded, info = self._transcribe_utterance(audio, options, interim)
         if seconds > 0:
             metrics.REAL_TIME_FACTOR.labels(kind="interim" if interim else "final").observe(
                 (time.perf_counter() - started) / seconds
             )
         return decoded, info
 
+    def _context_fits(
+        self, context: SpokenContext, audio: np.ndarray, options: DecodeOptions
+    ) -> bool:
+        """The context and the utterance fit one window, and its text the prompt's share of
+        it; never with hotwords, which faster-whisper drops when a prefix is given."""
+        if options.hotwords or not _letters(context.text):
+            return False
+        if (context.audio.size + audio.size) / SAMPLE_RATE > WINDOW_SECONDS:
+            return False
+        prompt = self.prompt_tokens(options.initial_prompt or "")
+        return prompt + self.prompt_tokens(context.text) <= PROMPT_TOKEN_LIMIT
+
+    def _transcribe_after(
+        self, context: SpokenContext, audio: np.ndarray, options: DecodeOptions
+    ) -> tuple[list[Segment], TranscriptionInfo]:
+        joined = np.concatenate([context.audio, audio])
+        with self.model.live_decode(joined.size / SAMPLE_RATE):
+            decoded, info = self._transcribe_utterance(
+                joined, replace(options, word_timestamps=True), False, prefix=context.text
+            )
+        boundary = context.audio.size / SAMPLE_RATE
+        return after_prefix(decoded, context.text, boundary, options.word_timestamps), info
+
     def _transcribe_utterance(
-        self, audio: np.ndarray, options: DecodeOptions, interim: bool
+        self,
+        audio: np.ndarray,
+        options: DecodeOptions,
+        interim: bool,
+        prefix: str | None = None,
     ) -> tuple[list[Segment], TranscriptionInfo]:
         segments, info = self.model.transcribe(
             audio,
@@ -435,6 +534,7 @@ class WhisperEngine:
             condition_on_previous_text=False,
             vad_filter=False,
             max_new_tokens=_token_budget(audio.size / SAMPLE_RATE),
+            prefix=prefix,
         )
         return _one_window(segments), info
 

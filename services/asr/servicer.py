@@ -259,6 +259,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             max_stream_seconds=settings.max_stream_seconds,
             insights=streaming.enable_insights,
             speakers=speakers,
+            context_seconds=settings.live_context_seconds,
         )
 
     async def _stream_speakers(self, config: asr_pb2.DiarizationConfig) -> SpeakerOptions | None:

@@ -41,7 +41,7 @@ from paneas.services.asr.endpointer import (
     UtteranceEnded,
     UtteranceStarted,
 )
-from paneas.services.asr.engine import DecodeOptions, WhisperEngine
+from paneas.services.asr.engine import DecodeOptions, SpokenContext, WhisperEngine
 from paneas.services.asr.errors import AudioTooLong, ChunkTooLarge, Overloaded, StreamFailed
 from paneas.services.asr.results import words_of
 from paneas.services.asr.scheduler import DecodeScheduler, Priority
@@ -75,6 +75,9 @@ class StreamConfig:
     insights: bool = False
     # The client asked for speaker labels on finals (services/asr/speakers.py).
     speakers: SpeakerOptions | None = None
+    # Finals this short are decoded after the utterance before them, if it was as short
+    # (AsrSettings.live_context_seconds; 0: never).
+    context_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,9 @@ class LiveStream:
         self._utterance: _Utterance | None = None
         self._finals: deque[_DecodeJob] = deque()
         self._interim: _DecodeJob | None = None
+        # The last final's utterance index and what it was (audio and text), when short
+        # enough to be the next final's context.
+        self._previous: tuple[int, SpokenContext] | None = None
         self._wake = asyncio.Event()
         self._closing = False
         self._transcripts: list[str] = []
@@ -236,7 +242,9 @@ class LiveStream:
             case SpeculativeFinalDue():
                 # Its audio is exactly what the final decodes if the pause ends the utterance,
                 # so waiting out `silence_ms` costs no extra latency.
-                utterance.speculation = asyncio.create_task(self._decode_final(event.audio))
+                utterance.speculation = asyncio.create_task(
+                    self._decode_final(event.audio, utterance)
+                )
                 # Its voice too: the final then waits for neither longer than it must.
                 utterance.voice_speculation = self._embed_voice(utterance, event.audio)
             case SpeculationAbandoned():
@@ -321,12 +329,28 @@ class LiveStream:
         metrics.LIVE_SPEAKER_WAIT.observe(time.perf_counter() - decoded_at)
         return self._speakers.assign(voice.embedding, voice.speech_seconds)
 
-    async def _decode_final(self, audio: np.ndarray):
+    async def _decode_final(self, audio: np.ndarray, utterance: _Utterance | None = None):
+        """Decodes a piece, or (with `utterance`) the audio of an utterance after its pieces,
+        which a short utterance right after a short final gets as its context."""
         options = self._config.options
+        context = None
+        if utterance is not None and not utterance.pieces:
+            context = self._context_for(utterance.index, audio)
         async with self._scheduler.slot(Priority.FINAL):
             return await self._scheduler.run(
-                lambda: self._engine.transcribe_utterance(audio, options, interim=False)
+                lambda: self._engine.transcribe_utterance(
+                    audio, options, interim=False, context=context
+                )
             )
+
+    def _context_for(self, index: int, audio: np.ndarray) -> SpokenContext | None:
+        """The previous utterance, if it was the one right before and both are short. Its
+        final must be out already: a decode that starts before then goes alone."""
+        limit = self._config.context_seconds * SAMPLE_RATE
+        if self._previous is None or audio.size > limit:
+            return None
+        previous_index, context = self._previous
+        return context if previous_index == index - 1 else None
 
     async def finish(self, summarise: Callable[[], Awaitable[str]] | None = None) -> None:
         """The client half-closed: finalise what is open, wait for every final, summarise.
@@ -407,7 +431,7 @@ class LiveStream:
             if job.speculation is not None:
                 parts.append((job.offset_samples, await job.speculation))
             elif job.audio.size or not parts:  # a cut can leave nothing after the last piece
-                parts.append((job.offset_samples, await self._decode_final(job.audio)))
+                parts.append((job.offset_samples, await self._decode_final(job.audio, utterance)))
         except Exception as error:
             self._fail_utterance(job, error)
             return
@@ -446,6 +470,11 @@ class LiveStream:
         if text:
             self._transcripts.append(text)
             self._word_count += len(words) if words else len(text.split())
+        short = job.audio.size <= self._config.context_seconds * SAMPLE_RATE
+        if text and short and not utterance.pieces:
+            self._previous = (utterance.index, SpokenContext(job.audio, text))
+        else:
+            self._previous = None
         metrics.FINAL_LATENCY.observe(time.perf_counter() - job.arrived_at)
         self._send(asr_pb2.StreamingRecognizeResponse(results=[result]))
         for hook in self.on_final:

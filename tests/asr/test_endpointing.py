@@ -42,7 +42,7 @@ class RecordingDecoder:
     def __init__(self) -> None:
         self.decoded_frames: list[int] = []
 
-    def transcribe_utterance(self, audio, options, interim):
+    def transcribe_utterance(self, audio, options, interim, context=None):
         assert not interim, "the stream asked for no interim results"
         assert audio.size % FRAME_SAMPLES == 0
         self.decoded_frames.append(audio.size // FRAME_SAMPLES)
@@ -212,7 +212,7 @@ class GatedDecoder(RecordingDecoder):
         super().__init__()
         self.gate = gate
 
-    def transcribe_utterance(self, audio, options, interim):
+    def transcribe_utterance(self, audio, options, interim, context=None):
         self.gate.wait(30)
         return super().transcribe_utterance(audio, options, interim)
 

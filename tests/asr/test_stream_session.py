@@ -43,7 +43,7 @@ class ScriptedDecoder:
     def options_of(self, config: asr_pb2.RecognitionConfig) -> DecodeOptions:
         return DecodeOptions(language="en")
 
-    def transcribe_utterance(self, audio, options, interim):
+    def transcribe_utterance(self, audio, options, interim, context=None):
         info = SimpleNamespace(language="en")
         if interim:
             return [], info
